@@ -1,0 +1,56 @@
+/** @module The contract every certificate issuer (ACME CA, local CA) implements. */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Storage } from '../storage/storage.js';
+
+export type KeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'rsa-4096';
+
+export interface CertificateRequest {
+  /** Normalised names; the first is the subject's common name. */
+  names: string[];
+  keyType: KeyType;
+  /** Ask the issuer's test (staging) CA instead of production; its certificate is thrown away. */
+  useTestCA?: boolean;
+  /** ARI: the certificate this one replaces (RFC 9773 certificate identifier). */
+  replaces?: string;
+  signal?: AbortSignal;
+}
+
+export interface IssuedCertificate {
+  /** Leaf first, then the chain, PEM. */
+  certificatePem: string;
+  privateKeyPem: string;
+  /** Where it came from: the ACME directory URL, or `internal`. */
+  ca: string;
+}
+
+/** What the manager lends an issuer: shared storage, logging, time, and the challenge solvers. */
+export interface IssuerContext {
+  storage: Storage;
+  logger: Logger;
+  clock: Clock;
+  email?: string;
+  /** Solvers by ACME challenge type (`http-01`, `tls-alpn-01`, `dns-01`). */
+  solvers: Map<string, ChallengeSolver>;
+}
+
+export interface Issuer {
+  /** Stable, storage-safe id, e.g. `acme-v02.api.letsencrypt.org-directory` or `local`. */
+  readonly key: string;
+  /** True when the issuer has a test CA to use while retrying. */
+  readonly hasTestCA: boolean;
+  issue(request: CertificateRequest, context: IssuerContext): Promise<IssuedCertificate>;
+}
+
+/** Makes a challenge answerable, then cleans it up. `present` resolves once the answer is live. */
+export interface ChallengeSolver {
+  present(challenge: PresentedChallenge): Promise<void>;
+  cleanup(challenge: PresentedChallenge): Promise<void>;
+}
+
+export interface PresentedChallenge {
+  type: string;
+  identifier: string;
+  token: string;
+  keyAuthorization: string;
+}

@@ -1,0 +1,38 @@
+/** @module Structured JSON logging: a pino-compatible logger interface and the default pino logger. */
+import { pino } from 'pino';
+
+type LogFn = (fields: Record<string, unknown>, message: string) => void;
+
+/** The subset of pino's API autotls uses; any pino logger (or a compatible one) fits. */
+export interface Logger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** The default logger: JSON lines on stdout, level from `AUTOTLS_LOG_LEVEL` (default `info`). */
+export function createDefaultLogger(): Logger {
+  return pino({ name: 'autotls', level: process.env.AUTOTLS_LOG_LEVEL ?? 'info' });
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child() {
+    return silentLogger;
+  },
+};
+
+/** Turns any thrown value into log fields, keeping an ACME problem's structure. */
+export function errorFields(error: unknown): Record<string, unknown> {
+  if (error && typeof error === 'object' && 'problem' in error) {
+    const { problem } = error as { problem: unknown };
+    return { error: String((error as Error).message), problem };
+  }
+  return { error: error instanceof Error ? error.message : String(error) };
+}
