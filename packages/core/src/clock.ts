@@ -3,11 +3,16 @@
 export interface Clock {
   /** Milliseconds since the epoch, like `Date.now()`. */
   now(): number;
+  /** Waits between retry attempts; a test clock advances `now()` instead of waiting. Default: real timers. */
+  sleep?(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
+export const systemClock: Clock = { now: () => Date.now(), sleep };
 
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. Never keeps the process alive. */
+/**
+ * Resolves after `ms`, or rejects with the signal's reason when it aborts first. The timer keeps the process
+ * alive like any pending work; `close()` aborts every wait the manager started.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -15,7 +20,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    timer.unref();
     const onAbort = () => {
       clearTimeout(timer);
       reject(signal?.reason);

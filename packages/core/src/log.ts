@@ -32,7 +32,7 @@ export const silentLogger: Logger = {
 export function errorFields(error: unknown): Record<string, unknown> {
   if (error && typeof error === 'object' && 'problem' in error) {
     const { problem } = error as { problem: unknown };
-    return { error: String((error as Error).message), problem };
+    return { error: String((error as { message?: unknown }).message), problem };
   }
   return { error: error instanceof Error ? error.message : String(error) };
 }

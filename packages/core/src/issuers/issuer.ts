@@ -1,6 +1,7 @@
 /** @module The contract every certificate issuer (ACME CA, local CA) implements. */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { RateLimiters } from '../ratelimit.js';
 import type { Storage } from '../storage/storage.js';
 
 export type KeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'rsa-4096';
@@ -32,6 +33,8 @@ export interface IssuerContext {
   email?: string;
   /** Solvers by ACME challenge type (`http-01`, `tls-alpn-01`, `dns-01`). */
   solvers: Map<string, ChallengeSolver>;
+  /** New-order limiters keyed by `<directory>|<account>`. */
+  rateLimiters: RateLimiters;
 }
 
 export interface Issuer {
@@ -40,6 +43,8 @@ export interface Issuer {
   /** True when the issuer has a test CA to use while retrying. */
   readonly hasTestCA: boolean;
   issue(request: CertificateRequest, context: IssuerContext): Promise<IssuedCertificate>;
+  /** Frees connections; the issuer can still be used afterwards. */
+  close?(): void;
 }
 
 /** Makes a challenge answerable, then cleans it up. `present` resolves once the answer is live. */

@@ -1,0 +1,57 @@
+/** @module In-memory certificate cache: name → ready-to-serve certificate, exact match then wildcard. */
+import tls from 'node:tls';
+import type { CertificateInfo } from './certificates.js';
+import { wildcardFor } from './names.js';
+
+export interface CachedCertificate {
+  info: CertificateInfo;
+  /** Which issuer's storage entry it came from. */
+  issuerKey: string;
+  certificatePem: string;
+  privateKeyPem: string;
+  /** Built once; every handshake for these names reuses it. */
+  secureContext: tls.SecureContext;
+}
+
+/** Caddy's default capacity; each entry costs a few KB. */
+export const DEFAULT_CACHE_CAPACITY = 10_000;
+
+export class CertificateCache {
+  private readonly byName = new Map<string, CachedCertificate>();
+
+  constructor(private readonly capacity = DEFAULT_CACHE_CAPACITY) {}
+
+  /** Builds the TLS context (throws if the key does not match the certificate) and caches under each name. */
+  static entry(input: Omit<CachedCertificate, 'secureContext'>): CachedCertificate {
+    const secureContext = tls.createSecureContext({ cert: input.certificatePem, key: input.privateKeyPem });
+    return { ...input, secureContext };
+  }
+
+  set(certificate: CachedCertificate): void {
+    for (const name of certificate.info.names) {
+      this.byName.delete(name);
+      this.byName.set(name, certificate);
+    }
+    // Oldest first out: Map iteration follows insertion order.
+    for (const name of this.byName.keys()) {
+      if (this.byName.size <= this.capacity) break;
+      this.byName.delete(name);
+    }
+  }
+
+  /** The certificate for an exact name, else for the wildcard covering it. */
+  get(name: string): CachedCertificate | undefined {
+    const exact = this.byName.get(name);
+    if (exact) return exact;
+    const wildcard = wildcardFor(name);
+    return wildcard ? this.byName.get(wildcard) : undefined;
+  }
+
+  delete(name: string): void {
+    this.byName.delete(name);
+  }
+
+  get size(): number {
+    return this.byName.size;
+  }
+}

@@ -1,0 +1,34 @@
+/** @module @autotls/core: automatic HTTPS for any Node.js server. */
+export { DEFAULT_MAX_RETRY_DURATION_MS, DEFAULT_RETRY_INTERVALS_MS, type RetryOptions, retryDelayMs } from './backoff.js';
+export type { CachedCertificate } from './cache.js';
+export { type CertificateInfo, readCertificateInfo } from './certificates.js';
+export type { Clock } from './clock.js';
+export {
+  AcmeIssuer,
+  type AcmeIssuerOptions,
+  acme,
+  type ChallengeType,
+  type ExternalAccountBinding,
+  letsEncrypt,
+  zeroSSL,
+} from './issuers/acme.js';
+export { internal } from './issuers/internal.js';
+export type { CertificateRequest, ChallengeSolver, IssuedCertificate, Issuer, IssuerContext, KeyType } from './issuers/issuer.js';
+export { createDefaultLogger, type Logger, silentLogger } from './log.js';
+export {
+  CertManager,
+  type CertManagerEvents,
+  type CertManagerOptions,
+  createManager,
+  type DnsResolver,
+  httpChallengeRequestOf,
+  type ManagedCertificate,
+  redirectToHttps,
+  writeHttpResponse,
+} from './manager.js';
+export { InvalidNameError, isInternalName, normalizeName } from './names.js';
+export { AllIssuersFailedError } from './policy.js';
+export { type AcmeProblem, AcmeProblemError } from './problems.js';
+export type { HttpChallengeRequest, HttpChallengeResponse } from './solvers/http01.js';
+export type { AcquireOptions, Lock, Locker } from './storage/locks.js';
+export { CorruptEntryError, defaultDataDirectory, Storage } from './storage/storage.js';

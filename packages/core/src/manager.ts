@@ -1,0 +1,394 @@
+/** @module CertManager: composes storage, locks, issuers, policy, backoff and the cache into automatic HTTPS. */
+import { Resolver } from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
+import type tls from 'node:tls';
+import type { Keyv } from 'keyv';
+import {
+  DEFAULT_DNS_RECHECK_MS,
+  DEFAULT_MAX_RETRY_DURATION_MS,
+  DEFAULT_RETRY_INTERVALS_MS,
+  type RetryOptions,
+  retryDelayMs,
+} from './backoff.js';
+import { CertificateCache, type CachedCertificate } from './cache.js';
+import { type CertificateInfo, readCertificateInfo } from './certificates.js';
+import { type Clock, sleep, systemClock } from './clock.js';
+import { letsEncrypt, zeroSSL } from './issuers/acme.js';
+import { internal } from './issuers/internal.js';
+import type { ChallengeSolver, Issuer, IssuerContext, KeyType } from './issuers/issuer.js';
+import { createDefaultLogger, errorFields, type Logger } from './log.js';
+import { isInternalName, normalizeName, wildcardFor } from './names.js';
+import { type IssuerPauses, newPolicyState, obtainFromIssuers, type PolicyState } from './policy.js';
+import { isDnsOrConnectionProblem } from './problems.js';
+import { type RateLimitOptions, RateLimiters } from './ratelimit.js';
+import { createSNICallback, type SNICallback } from './sni.js';
+import { type HttpChallengeRequest, type HttpChallengeResponse, Http01Solver, hostWithoutPort } from './solvers/http01.js';
+import { storageKeys } from './storage/keys.js';
+import { createDefaultLocker } from './storage/locker.js';
+import type { Locker } from './storage/locks.js';
+import { CorruptEntryError, openStorage, type Storage } from './storage/storage.js';
+
+export interface DnsResolver {
+  resolve4(name: string): Promise<string[]>;
+  resolve6(name: string): Promise<string[]>;
+}
+
+export interface CertManagerOptions {
+  /** Names managed from the start (adapters manage them once their servers listen). */
+  domains?: string[];
+  /** ACME account contact; also enables the ZeroSSL fallback. */
+  email?: string;
+  /** Default: Let's Encrypt, then ZeroSSL (with `email`). `localhost`-type names always use `internal()`. */
+  issuers?: Issuer[];
+  /** A Keyv instance, or a directory for the default file store. */
+  storage?: Keyv | string;
+  /** Default: lock files beside the file store, Redis for a Redis Keyv, else in-process. */
+  locker?: Locker;
+  challenges?: { http01?: boolean };
+  retry?: RetryOptions;
+  /** Used to notice a DNS fix early while a failed name waits; default: the system's resolver. */
+  resolver?: DnsResolver;
+  rateLimit?: RateLimitOptions;
+  keyType?: KeyType;
+  logger?: Logger;
+  clock?: Clock;
+  cacheCapacity?: number;
+}
+
+/** What `getCertificate(name)` returns. */
+export interface ManagedCertificate extends CertificateInfo {
+  issuerKey: string;
+}
+
+/** Event payloads, by Caddy's event names. */
+export interface CertManagerEvents {
+  cert_obtaining: [{ identifier: string; attempt: number }];
+  cert_obtained: [{ identifier: string; issuer: string; ca: string; renewal: boolean }];
+  cert_failed: [{ identifier: string; error: unknown; attempt: number; retrying_in: number }];
+  cert_giving_up: [{ identifier: string; error: unknown; attempts: number; elapsed: number }];
+  cached_managed_cert: [{ identifier: string; issuer: string; source: 'storage' }];
+}
+
+/** One record per certificate: certificate, key and metadata are written together. */
+export interface StoredCertificate {
+  certificatePem: string;
+  privateKeyPem: string;
+  issuerKey: string;
+  ca: string;
+  names: string[];
+  obtainedAt: number;
+}
+
+/**
+ * Gets, serves and keeps certificates for the managed names. Starts nothing until `manage()`.
+ * @example
+ * const manager = new CertManager({ domains: ['example.com'], email: 'me@example.com' });
+ * https.createServer(manager.httpsOptions(), app).listen(443);
+ * await manager.manage(['example.com']);
+ */
+export class CertManager extends EventEmitter<CertManagerEvents> {
+  readonly storage: Storage;
+  readonly logger: Logger;
+  readonly cache: CertificateCache;
+  private readonly locker: Locker;
+  private readonly clock: Clock;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly http01: Http01Solver;
+  private readonly context: IssuerContext;
+  private readonly issuers: Issuer[];
+  private readonly internalIssuer: Issuer;
+  private readonly resolver: DnsResolver;
+  private readonly pauses: IssuerPauses = new Map();
+  private readonly policyStates = new Map<string, PolicyState>();
+  /** Names with an obtain running in the background; settles when cached or given up. */
+  private readonly obtaining = new Map<string, Promise<void>>();
+  private readonly managed = new Set<string>();
+  private readonly stop = new AbortController();
+
+  constructor(readonly options: CertManagerOptions = {}) {
+    super();
+    this.logger = options.logger ?? createDefaultLogger();
+    this.clock = options.clock ?? systemClock;
+    this.sleep = options.clock?.sleep?.bind(options.clock) ?? sleep;
+    this.storage = openStorage(options.storage);
+    this.locker = options.locker ?? createDefaultLocker(this.storage);
+    this.cache = new CertificateCache(options.cacheCapacity);
+    this.http01 = new Http01Solver(this.storage, this.logger.child({ logger: 'http' }));
+    const solvers = new Map<string, ChallengeSolver>();
+    if (options.challenges?.http01 !== false) solvers.set('http-01', this.http01);
+    this.context = {
+      storage: this.storage,
+      logger: this.logger,
+      clock: this.clock,
+      email: options.email,
+      solvers,
+      rateLimiters: new RateLimiters(options.rateLimit ?? {}, this.clock),
+    };
+    this.issuers = options.issuers ?? [letsEncrypt(), ...(options.email ? [zeroSSL()] : [])];
+    this.internalIssuer = internal();
+    this.resolver = options.resolver ?? new Resolver();
+  }
+
+  /** Starts managing `names`: serves a usable stored certificate, otherwise obtains one in the background. */
+  async manage(names: string[]): Promise<void> {
+    const normalized = names.map(normalizeName);
+    await Promise.all(normalized.map((name) => this.manageOne(name)));
+  }
+
+  /** Resolves when certificates for `names` (default: every managed name) are in the cache; rejects on give-up. */
+  async ready(names?: string[]): Promise<void> {
+    const wanted = names ? names.map(normalizeName) : [...this.managed];
+    await Promise.all(
+      wanted.map(async (name) => {
+        if (this.cache.get(name)) return;
+        const pending = this.obtaining.get(name);
+        if (!pending) throw new Error(`${name} is not managed: call manage([${JSON.stringify(name)}]) first`);
+        await pending;
+      }),
+    );
+  }
+
+  /** Options for `https.createServer` / `tls.createServer`: certificates chosen per handshake from the cache. */
+  httpsOptions(): tls.SecureContextOptions & { SNICallback: SNICallback } {
+    return { SNICallback: createSNICallback(this.cache) };
+  }
+
+  /** Answers an ACME HTTP-01 request; `undefined` when the request is not one (let the app handle it). */
+  handleHttpChallenge(request: HttpChallengeRequest): Promise<HttpChallengeResponse | undefined> {
+    return this.http01.answer(request);
+  }
+
+  getCertificate(name: string): ManagedCertificate | undefined {
+    const cached = this.cache.get(normalizeName(name));
+    return cached && { ...cached.info, issuerKey: cached.issuerKey };
+  }
+
+  /** Stops background work and releases held locks. Cached certificates keep being served. */
+  async close(): Promise<void> {
+    this.stop.abort(new Error('certificate manager closed'));
+    await Promise.allSettled(this.obtaining.values());
+    await this.locker.close();
+    for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
+  }
+
+  private async manageOne(name: string): Promise<void> {
+    this.managed.add(name);
+    if (this.cache.get(name) || this.obtaining.has(name)) return;
+    const stored = await this.loadFromStorage(name);
+    if (stored) {
+      this.cache.set(stored);
+      this.emit('cached_managed_cert', { identifier: name, issuer: stored.issuerKey, source: 'storage' });
+      this.logger.info({ identifier: name, issuer: stored.issuerKey }, 'loaded certificate from storage');
+      if (stored.info.notAfter > this.clock.now()) return;
+      this.logger.error({ identifier: name, expired_at: new Date(stored.info.notAfter).toISOString() }, 'stored certificate has expired; serving it until a new one arrives');
+    }
+    this.obtainInBackground(name);
+  }
+
+  private issuersFor(name: string): Issuer[] {
+    return isInternalName(name) ? [this.internalIssuer] : this.issuers;
+  }
+
+  /** The stored certificate for `name`, if one is readable; a corrupt entry is logged and ignored (replaced later). */
+  private async loadFromStorage(name: string): Promise<CachedCertificate | undefined> {
+    for (const issuer of this.issuersFor(name)) {
+      const key = storageKeys.certificate(issuer.key, name);
+      let record: StoredCertificate | undefined;
+      try {
+        record = await this.storage.get<StoredCertificate>(key);
+      } catch (error) {
+        // A failing store must not read as "no certificate": only a corrupt entry is skipped.
+        if (!(error instanceof CorruptEntryError)) throw error;
+        this.logger.error({ identifier: name, key, ...errorFields(error) }, 'unusable certificate in storage; a new one will be obtained');
+        continue;
+      }
+      if (!record) continue;
+      try {
+        const info = readCertificateInfo(record.certificatePem);
+        const wildcard = wildcardFor(name);
+        if (!info.names.includes(name) && !(wildcard && info.names.includes(wildcard))) {
+          throw new Error(`certificate does not cover ${name}`);
+        }
+        return CertificateCache.entry({ info, issuerKey: issuer.key, certificatePem: record.certificatePem, privateKeyPem: record.privateKeyPem });
+      } catch (error) {
+        this.logger.error({ identifier: name, key, ...errorFields(error) }, 'unusable certificate in storage; a new one will be obtained');
+      }
+    }
+    return undefined;
+  }
+
+  private obtainInBackground(name: string): void {
+    const run = this.obtainWithRetries(name).finally(() => this.obtaining.delete(name));
+    run.catch(() => {}); // failures are logged and emitted; ready() callers see the rejection
+    this.obtaining.set(name, run);
+  }
+
+  /** Attempts on the backoff schedule until a certificate is cached, the manager closes, or the time is up. */
+  private async obtainWithRetries(name: string): Promise<void> {
+    const intervalsMs = this.options.retry?.intervalsMs ?? DEFAULT_RETRY_INTERVALS_MS;
+    const maxDurationMs = this.options.retry?.maxDurationMs ?? DEFAULT_MAX_RETRY_DURATION_MS;
+    const logger = this.logger.child({ logger: 'tls.obtain' });
+    const startedAt = this.clock.now();
+    for (let attempt = 1; ; attempt++) {
+      this.stop.signal.throwIfAborted();
+      this.emit('cert_obtaining', { identifier: name, attempt });
+      logger.info({ identifier: name, attempt }, 'obtaining certificate');
+      try {
+        await this.obtainOnce(name);
+        logger.info({ identifier: name }, 'certificate obtained successfully');
+        return;
+      } catch (error) {
+        if (this.stop.signal.aborted) throw error;
+        const elapsedMs = this.clock.now() - startedAt;
+        const delayMs = retryDelayMs(attempt, intervalsMs);
+        if (elapsedMs + delayMs > maxDurationMs) {
+          this.emit('cert_giving_up', { identifier: name, error, attempts: attempt, elapsed: elapsedMs / 1000 });
+          logger.error({ identifier: name, attempts: attempt, elapsed: elapsedMs / 1000, max_duration: maxDurationMs / 1000, ...errorFields(error) }, 'giving up on obtaining certificate');
+          throw error;
+        }
+        this.emit('cert_failed', { identifier: name, error, attempt, retrying_in: delayMs / 1000 });
+        logger.error(
+          { identifier: name, ...errorFields(error), attempt, retrying_in: delayMs / 1000, elapsed: elapsedMs / 1000, max_duration: maxDurationMs / 1000 },
+          'will retry',
+        );
+        await this.waitBeforeRetry(name, delayMs, error);
+      }
+    }
+  }
+
+  /** One attempt under the name's lock: re-check storage (another instance may have finished), then ask the issuers. */
+  private async obtainOnce(name: string): Promise<void> {
+    const lock = await this.locker.acquire(`cert:${name}`, { signal: this.stop.signal });
+    try {
+      const stored = await this.loadFromStorage(name);
+      if (stored && stored.info.notAfter > this.clock.now()) {
+        this.cache.set(stored);
+        this.logger.info({ identifier: name, issuer: stored.issuerKey }, 'certificate obtained by another instance; loaded from storage');
+        return;
+      }
+      let state = this.policyStates.get(name);
+      if (!state) this.policyStates.set(name, (state = newPolicyState()));
+      const request = { names: [name], keyType: this.options.keyType ?? 'ecdsa-p256', signal: this.stop.signal };
+      const { certificate, issuer } = await obtainFromIssuers({ ...request }, this.issuersFor(name), state, this.pauses, this.context);
+      const info = readCertificateInfo(certificate.certificatePem);
+      const entry = CertificateCache.entry({ info, issuerKey: issuer.key, certificatePem: certificate.certificatePem, privateKeyPem: certificate.privateKeyPem });
+      const record: StoredCertificate = {
+        certificatePem: certificate.certificatePem,
+        privateKeyPem: certificate.privateKeyPem,
+        issuerKey: issuer.key,
+        ca: certificate.ca,
+        names: info.names,
+        obtainedAt: this.clock.now(),
+      };
+      await this.storage.set(storageKeys.certificate(issuer.key, name), record);
+      this.cache.set(entry);
+      this.policyStates.delete(name);
+      this.emit('cert_obtained', { identifier: name, issuer: issuer.key, ca: certificate.ca, renewal: Boolean(stored) });
+    } finally {
+      this.logger.child({ logger: 'tls.obtain' }).info({ identifier: name }, 'releasing lock');
+      await lock.release();
+    }
+  }
+
+  /**
+   * Sleeps until the next attempt. After a DNS or connection failure it also re-resolves the name every
+   * `dnsRecheckMs` and wakes up as soon as the answer changes (Caddy waits for the schedule).
+   */
+  private async waitBeforeRetry(name: string, delayMs: number, error: unknown): Promise<void> {
+    if (!isDnsOrConnectionProblem(unwrap(error))) return this.sleep(delayMs, this.stop.signal);
+    const recheckMs = this.options.retry?.dnsRecheckMs ?? DEFAULT_DNS_RECHECK_MS;
+    const host = name.replace(/^\*\./, '');
+    const before = await this.dnsAnswer(host);
+    const wake = new AbortController();
+    const onStop = () => wake.abort(this.stop.signal.reason);
+    this.stop.signal.addEventListener('abort', onStop, { once: true });
+    const watch = async () => {
+      while (!wake.signal.aborted) {
+        await this.sleep(recheckMs, wake.signal);
+        const now = await this.dnsAnswer(host);
+        if (now !== before) {
+          this.logger.child({ logger: 'tls.obtain' }).info({ identifier: name, dns_before: before, dns_now: now }, 'DNS answer changed; retrying now');
+          wake.abort();
+        }
+      }
+    };
+    watch().catch(() => {});
+    try {
+      await this.sleep(delayMs, wake.signal);
+    } catch (reason) {
+      if (this.stop.signal.aborted) throw reason;
+    } finally {
+      wake.abort();
+      this.stop.signal.removeEventListener('abort', onStop);
+    }
+  }
+
+  /** A comparable summary of the name's A/AAAA answer; errors (NXDOMAIN…) summarise as their code. */
+  private async dnsAnswer(host: string): Promise<string> {
+    const answer = async (lookup: Promise<string[]>) =>
+      lookup.then((addresses) => [...addresses].sort().join(','), (error: NodeJS.ErrnoException) => error.code ?? 'error');
+    const [v4, v6] = await Promise.all([answer(this.resolver.resolve4(host)), answer(this.resolver.resolve6(host))]);
+    return `A=${v4} AAAA=${v6}`;
+  }
+
+  /**
+   * What a plain-HTTP request should get: a challenge answer, else (when `secure` is false and `redirect` is
+   * not) a 308 to HTTPS; `undefined` means "not ours, let the app handle it". Adapters call this.
+   */
+  async handleHttpRequest(
+    request: HttpChallengeRequest & { secure: boolean },
+    options: { redirect?: boolean; httpsPort?: number } = {},
+  ): Promise<HttpChallengeResponse | undefined> {
+    const answer = await this.handleHttpChallenge(request).catch((error: unknown) => {
+      this.logger.error({ ...errorFields(error), url: request.url }, 'answering challenge request');
+      return notFoundResponse;
+    });
+    if (answer) return answer;
+    if (request.secure || options.redirect === false) return undefined;
+    return redirectToHttps(request.host, request.url, options.httpsPort);
+  }
+
+  /** A request listener for a plain-HTTP server: challenge answers, else a 308 to HTTPS (else 404). */
+  httpHandler(options: { httpsPort?: number; redirect?: boolean } = {}) {
+    return async (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+      const response = await this.handleHttpRequest({ ...httpChallengeRequestOf(req), secure: false }, options);
+      writeHttpResponse(res, response ?? notFoundResponse);
+    };
+  }
+}
+
+function unwrap(error: unknown): unknown {
+  // A policy failure aggregates each issuer's error; judge by the first real one.
+  return error instanceof AggregateError ? (error.errors.find((e) => isDnsOrConnectionProblem(e)) ?? error) : error;
+}
+
+export function httpChallengeRequestOf(req: import('node:http').IncomingMessage): HttpChallengeRequest {
+  return {
+    method: req.method ?? 'GET',
+    host: req.headers.host,
+    url: req.url ?? '/',
+    remote: req.socket.remoteAddress && `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+  };
+}
+
+/** Writes a core answer to a Node response (HEAD gets no body). */
+export function writeHttpResponse(res: import('node:http').ServerResponse, response: HttpChallengeResponse): void {
+  res.writeHead(response.status, response.headers).end(res.req?.method === 'HEAD' ? undefined : response.body);
+}
+
+const notFoundResponse: HttpChallengeResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found\n' };
+
+/** A 308 to the same host and path over HTTPS; 400 when the Host header is not a valid host name. */
+export function redirectToHttps(host: string | undefined, url: string, httpsPort?: number): HttpChallengeResponse {
+  const name = hostWithoutPort(host);
+  if (!name) return { status: 400, headers: { 'content-type': 'text/plain' }, body: 'Bad Request: invalid Host\n' };
+  const hostPart = name.includes(':') ? `[${name}]` : name;
+  const port = httpsPort && httpsPort !== 443 ? `:${httpsPort}` : '';
+  const path = url.startsWith('/') ? url : '/';
+  return { status: 308, headers: { location: `https://${hostPart}${port}${path}`, 'content-type': 'text/plain' }, body: '' };
+}
+
+/** Same as `new CertManager(options)`. */
+export function createManager(options: CertManagerOptions = {}): CertManager {
+  return new CertManager(options);
+}

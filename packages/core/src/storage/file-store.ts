@@ -1,0 +1,206 @@
+/** @module The default storage engine: a Keyv store adapter keeping one file per key, written atomically. */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { KeyvStoreAdapter, StoredData } from 'keyv';
+
+export interface FileStoreOptions {
+  /** Root of the store; each namespace is a folder below it. Created (mode 0700) on first write. */
+  directory: string;
+}
+
+/**
+ * One file per key: `autotls:certificates/<issuer>/example.com` lives at
+ * `<directory>/autotls/certificates/<issuer>/example.com`. Every write goes to a temp file that is fsynced
+ * and renamed over the target, so a reader sees the old entry or the new one, never half of one. Files are
+ * mode 0600 and folders 0700 because entries hold private keys.
+ *
+ * Expiry lives in Keyv's envelope (Keyv drops expired entries when it reads them), so `set` ignores its
+ * TTL. A key cannot also be a prefix of another key (`a` and `a/b`), as in Caddy's file storage.
+ *
+ * Keyv 5 only wires `keyv.iterator` for adapters on its own list of dialects; to list keys, attach it:
+ * `keyv.iterator = keyv.generateIterator(store.iterator.bind(store))`.
+ *
+ * @example
+ * const keyv = new Keyv({ store: new FileStore({ directory: '/var/lib/autotls' }), namespace: 'autotls' });
+ */
+export class FileStore extends EventEmitter implements KeyvStoreAdapter {
+  readonly directory: string;
+  readonly opts: { directory: string; dialect: 'file'; url: string };
+  /** Set by Keyv to its namespace; keys then arrive as `<namespace>:<key>`. */
+  namespace?: string | undefined;
+
+  constructor(options: FileStoreOptions) {
+    super();
+    this.directory = path.resolve(options.directory);
+    // Keyv reads `opts.url` when it checks whether an adapter is iterable, and fails when it is missing.
+    this.opts = { directory: this.directory, dialect: 'file', url: pathToFileURL(this.directory).href };
+  }
+
+  async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
+    return (await readIfExists(this.#path(key))) as StoredData<Value> | undefined;
+  }
+
+  async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
+    return Promise.all(keys.map((key) => this.get<Value>(key)));
+  }
+
+  async set(key: string, value: unknown): Promise<boolean> {
+    await writeFileAtomic(this.#path(key), typeof value === 'string' ? value : JSON.stringify(value));
+    return true;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    try {
+      await fs.unlink(this.#path(key));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Removes this namespace's folder only. */
+  async clear(): Promise<void> {
+    await fs.rm(this.#namespaceDirectory(this.namespace), { recursive: true, force: true });
+  }
+
+  /** Keyv calls an adapter's `has` instead of its own expiry check, so the envelope's `expires` is honoured here. */
+  async has(key: string): Promise<boolean> {
+    const raw = await readIfExists(this.#path(key));
+    if (raw === undefined) return false;
+    try {
+      const { expires } = JSON.parse(raw) as { expires?: unknown };
+      return typeof expires !== 'number' || expires > Date.now();
+    } catch {
+      return true; // Not Keyv's envelope (a custom serializer): the entry exists.
+    }
+  }
+
+  /** Yields `[<namespace>:<key>, raw]` for every entry in the namespace, in no particular order. */
+  async *iterator(namespace?: string): AsyncGenerator<[string, string], void> {
+    const root = this.#namespaceDirectory(namespace);
+    const prefix = namespace ? `${namespace}:` : '';
+    for (const relative of await listFiles(root)) {
+      const raw = await readIfExists(path.join(root, relative));
+      if (raw === undefined) continue; // Deleted since it was listed.
+      yield [prefix + relative.split(path.sep).map(decodePathSegment).join('/'), raw];
+    }
+  }
+
+  #namespaceDirectory(namespace: string | undefined): string {
+    return path.join(this.directory, encodePathSegment(namespace ?? ''));
+  }
+
+  #path(key: string): string {
+    const namespace = this.namespace ?? '';
+    const bare = namespace && key.startsWith(`${namespace}:`) ? key.slice(namespace.length + 1) : key;
+    return path.join(this.#namespaceDirectory(namespace), ...bare.split('/').map(encodePathSegment));
+  }
+}
+
+/**
+ * Maps any string to one safe file name, reversibly. Everything but lowercase letters, digits, `_`, `-`
+ * and inner dots is percent-encoded, so a segment is never `.`/`..`, never holds a separator or NUL, and
+ * never starts with a dot (temp files do). Uppercase is encoded too: `A.com` and `a.com` must not share a
+ * file on case-insensitive file systems (macOS, Windows). The empty string becomes `%`, which no other
+ * input produces.
+ */
+export function encodePathSegment(segment: string): string {
+  if (segment === '') return '%';
+  let encoded = '';
+  for (const [index, char] of [...segment].entries()) {
+    const safe = /^[a-z0-9_-]$/.test(char) || (char === '.' && index > 0);
+    if (safe) encoded += char;
+    else {
+      const escaped = encodeURIComponent(char); // Throws on a lone surrogate rather than guess.
+      encoded += escaped === char ? `%${hex(char)}` : escaped;
+    }
+  }
+  return encoded;
+}
+
+/** The inverse of {@link encodePathSegment}. */
+export function decodePathSegment(encoded: string): string {
+  return encoded === '%' ? '' : decodeURIComponent(encoded);
+}
+
+/**
+ * Replaces `file` with `data` so that a crash at any point leaves the old content or the new one: write a
+ * temp file beside it, fsync it, rename it over `file`, fsync the folder so the rename itself is durable.
+ */
+export async function writeFileAtomic(file: string, data: string): Promise<void> {
+  const directory = path.dirname(file);
+  await fs.mkdir(directory, { recursive: true, mode: 0o700 });
+  const temp = path.join(directory, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const handle = await fs.open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, file);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  await syncDirectory(directory);
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  if (process.platform === 'win32') return; // Folders cannot be opened for fsync there.
+  const handle = await fs.open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The file's text, or `undefined` when there is no such entry. Any other failure throws. */
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Paths of the entries below `root`, relative to it; temp files (dot files) are skipped. */
+async function listFiles(root: string): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await fs.readdir(root, { recursive: true });
+  } catch (error) {
+    if (isMissing(error)) return [];
+    throw error;
+  }
+  const files: string[] = [];
+  for (const entry of entries) {
+    if (path.basename(entry).startsWith('.')) continue;
+    const stats = await fs.stat(path.join(root, entry)).catch((error: unknown) => {
+      if (isMissing(error)) return undefined;
+      throw error;
+    });
+    if (stats?.isFile()) files.push(entry);
+  }
+  return files;
+}
+
+/**
+ * "No entry": the file is absent, a parent is a file (`a` exists, `a/b` asked), or the key names a folder
+ * (`a/b` exists, `a` asked).
+ */
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
+}
+
+function hex(char: string): string {
+  return char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0');
+}
