@@ -94,6 +94,28 @@ export class AcmeIssuer implements Issuer {
 
   async issue(request: CertificateRequest, context: IssuerContext): Promise<IssuedCertificate> {
     const directoryUrl = request.useTestCA && this.options.testDirectoryUrl ? this.options.testDirectoryUrl : this.options.directoryUrl;
+    try {
+      return await this.issueFrom(directoryUrl, request, context);
+    } catch (error) {
+      // The CA forgot our account (a reset test CA, a deleted account): register anew, once.
+      if (!(error instanceof AcmeProblemError && error.shortType === 'accountDoesNotExist')) throw error;
+      context.logger.warn({ ca: directoryUrl }, 'ACME account unknown to the CA; registering a new one');
+      this.sessions.delete(directoryUrl);
+      await context.storage.delete(this.accountStorageKey(directoryUrl, context));
+      return this.issueFrom(directoryUrl, request, context);
+    }
+  }
+
+  close(): void {
+    for (const session of this.sessions.values()) session.then((transport) => transport.close(), () => {});
+    this.sessions.clear();
+  }
+
+  private accountStorageKey(directoryUrl: string, context: IssuerContext): string {
+    return storageKeys.account(issuerKeyFor(directoryUrl), this.options.email ?? context.email ?? '');
+  }
+
+  private async issueFrom(directoryUrl: string, request: CertificateRequest, context: IssuerContext): Promise<IssuedCertificate> {
     const logger = context.logger.child({ logger: 'acme_client' });
     const transport = await this.session(directoryUrl, context);
     const maxOrders = this.options.ordersPerAttempt ?? 3;
@@ -130,7 +152,7 @@ export class AcmeIssuer implements Issuer {
 
   private async openSession(directoryUrl: string, context: IssuerContext): Promise<AcmeTransport> {
     const email = this.options.email ?? context.email ?? '';
-    const accountKey = storageKeys.account(issuerKeyFor(directoryUrl), email);
+    const accountKey = this.accountStorageKey(directoryUrl, context);
     const requestTimeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const stored = await context.storage.get<StoredAccount>(accountKey).catch((error: unknown) => {
       if ((error as Error).name === 'CorruptEntryError') return undefined; // re-register; nothing else depends on it
@@ -282,9 +304,9 @@ export class AcmeIssuer implements Issuer {
   }
 }
 
+/** Our own connection to the CA failed (status 0) or the CA had an internal error: worth the same order again. */
 function isTransient(error: unknown): boolean {
-  if (!(error instanceof AcmeProblemError)) return false;
-  return error.shortType === 'connection' || error.problem.status >= 500;
+  return error instanceof AcmeProblemError && (error.problem.status === 0 || error.problem.status >= 500);
 }
 
 /** The problem behind an invalid authorization (its failed challenge's error) or order. */

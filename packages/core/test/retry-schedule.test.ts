@@ -1,0 +1,87 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RETRY_INTERVALS_MS } from '../src/backoff.js';
+import type { Issuer } from '../src/issuers/issuer.js';
+import { CertManager } from '../src/manager.js';
+import { MemoryLocker } from '../src/storage/lock-memory.js';
+import { captureLogger } from '../../../test/support/logs.js';
+
+/** A clock whose sleeps advance time instantly: a 30-day schedule runs in milliseconds. */
+function fakeClock(start = Date.parse('2026-11-03T20:58:32Z')) {
+  let now = start;
+  return {
+    now: () => now,
+    sleep: async (ms: number, signal?: AbortSignal) => {
+      signal?.throwIfAborted();
+      now += ms;
+    },
+  };
+}
+
+const failingIssuer: Issuer = {
+  key: 'always-fails',
+  hasTestCA: false,
+  async issue() {
+    throw new Error('the CA is having a bad month');
+  },
+};
+
+describe('the retry schedule', () => {
+  it('waits 1m, 2m, 2m, 5m, 10m×3, 20m×4, 30m×6, 1h×3, 2h×2, 3h×2, then 6h, and gives up after 30 days', async () => {
+    const clock = fakeClock();
+    const logger = captureLogger();
+    const manager = new CertManager({
+      issuers: [failingIssuer],
+      storage: await mkdtemp(path.join(os.tmpdir(), 'autotls-schedule-')),
+      locker: new MemoryLocker(),
+      logger,
+      clock,
+    });
+    const givingUp: unknown[] = [];
+    manager.on('cert_giving_up', (event) => givingUp.push(event));
+    const startedAt = clock.now();
+    await manager.manage(['www.example.com']);
+    await expect(manager.ready(['www.example.com'])).rejects.toThrow(/bad month/);
+
+    const retryingIn = logger.find('will retry').map((line) => line.retrying_in);
+    const minutes = (m: number) => m * 60;
+    const expectedStart = [1, 2, 2, 5, 10, 10, 10, 20, 20, 20, 20, 30, 30, 30, 30, 30, 30, 60, 60, 60, 120, 120, 180, 180, 360].map(minutes);
+    expect(retryingIn.slice(0, expectedStart.length)).toEqual(expectedStart);
+    expect(new Set(retryingIn.slice(expectedStart.length))).toEqual(new Set([minutes(360)]));
+    expect(DEFAULT_RETRY_INTERVALS_MS.length).toBe(expectedStart.length);
+
+    const thirtyDays = 30 * 24 * 3600 * 1000;
+    const elapsed = clock.now() - startedAt;
+    expect(elapsed).toBeLessThanOrEqual(thirtyDays);
+    expect(elapsed).toBeGreaterThan(thirtyDays - 6 * 3600 * 1000);
+    expect(givingUp).toHaveLength(1);
+    const last = logger.find('giving up on obtaining certificate')[0];
+    expect(last).toMatchObject({ level: 'error', identifier: 'www.example.com', max_duration: thirtyDays / 1000 });
+    expect(last?.attempts).toBe(retryingIn.length + 1);
+    expect(retryingIn.length + 1).toBeGreaterThan(130);
+
+    const willRetry = logger.find('will retry')[3];
+    expect(willRetry).toMatchObject({ attempt: 4, retrying_in: 300, max_duration: thirtyDays / 1000 });
+    expect(typeof willRetry?.elapsed).toBe('number');
+    await manager.close();
+  });
+
+  it('takes its intervals and maximum duration from the retry option', async () => {
+    const clock = fakeClock();
+    const logger = captureLogger();
+    const manager = new CertManager({
+      issuers: [failingIssuer],
+      storage: await mkdtemp(path.join(os.tmpdir(), 'autotls-schedule-')),
+      locker: new MemoryLocker(),
+      retry: { intervalsMs: [1000, 5000], maxDurationMs: 20_000 },
+      logger,
+      clock,
+    });
+    await manager.manage(['short.example.com']);
+    await expect(manager.ready(['short.example.com'])).rejects.toThrow();
+    expect(logger.find('will retry').map((line) => line.retrying_in)).toEqual([1, 5, 5, 5]);
+    await manager.close();
+  });
+});
