@@ -1,6 +1,6 @@
 /** @module CertManager: composes storage, locks, issuers, policy, backoff and the cache into automatic HTTPS. */
 import { Resolver } from 'node:dns/promises';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type tls from 'node:tls';
 import type { Keyv } from 'keyv';
 import {
@@ -111,7 +111,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.clock = options.clock ?? systemClock;
     this.sleep = options.clock?.sleep?.bind(options.clock) ?? sleep;
     this.storage = openStorage(options.storage);
-    this.locker = options.locker ?? createDefaultLocker(this.storage);
+    this.locker = options.locker ?? createDefaultLocker(this.storage, { log: this.logger.child({ logger: 'locks' }) });
     this.cache = new CertificateCache(options.cacheCapacity);
     this.http01 = new Http01Solver(this.storage, this.logger.child({ logger: 'http' }));
     const solvers = new Map<string, ChallengeSolver>();
@@ -127,6 +127,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.issuers = options.issuers ?? [letsEncrypt(), ...(options.email ? [zeroSSL()] : [])];
     this.internalIssuer = internal();
     this.resolver = options.resolver ?? new Resolver();
+    // Every waiting obtain, poll and lock listens on this one signal: thousands of names are normal.
+    setMaxListeners(0, this.stop.signal);
   }
 
   /** Starts managing `names`: serves a usable stored certificate, otherwise obtains one in the background. */

@@ -18,7 +18,9 @@ async function makeDirectory(): Promise<string> {
 }
 
 afterAll(async () => {
-  await Promise.all(temporaryDirectories.map((directory) => fs.rm(directory, { recursive: true, force: true })));
+  await Promise.all(
+    temporaryDirectories.map((directory) => fs.rm(directory, { recursive: true, force: true })),
+  );
 });
 
 /** A Keyv on the file store as autotls opens it, with the iterator Keyv does not wire for unknown dialects. */
@@ -68,9 +70,17 @@ describe('the file store on disk', () => {
     const directory = path.join(await makeDirectory(), 'data');
     const { keyv } = fileKeyv(directory);
     await keyv.set('certificates/acme-v02.api.letsencrypt.org-directory/example.com', { key: 'private' });
-    const file = path.join(directory, 'autotls/certificates/acme-v02.api.letsencrypt.org-directory/example.com');
+    const file = path.join(
+      directory,
+      'autotls/certificates/acme-v02.api.letsencrypt.org-directory/example.com',
+    );
     expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
-    for (const folder of ['', 'autotls', 'autotls/certificates', 'autotls/certificates/acme-v02.api.letsencrypt.org-directory']) {
+    for (const folder of [
+      '',
+      'autotls',
+      'autotls/certificates',
+      'autotls/certificates/acme-v02.api.letsencrypt.org-directory',
+    ]) {
       expect((await fs.stat(path.join(directory, folder))).mode & 0o777, folder).toBe(0o700);
     }
   });
@@ -99,7 +109,8 @@ describe('the file store on disk', () => {
     ];
     const { keyv } = fileKeyv(directory, '../namespace');
     for (const [index, key] of hostile.entries()) await keyv.set(key, index);
-    for (const [index, key] of hostile.entries()) expect(await keyv.get(key), JSON.stringify(key)).toBe(index);
+    for (const [index, key] of hostile.entries())
+      expect(await keyv.get(key), JSON.stringify(key)).toBe(index);
     const { keyv: dotDot } = fileKeyv(directory, '..');
     await dotDot.set('..', 'dot-dot');
     await dotDot.set('', 'empty');
@@ -111,7 +122,9 @@ describe('the file store on disk', () => {
     expect(files).toHaveLength(hostile.length + 2);
     for (const file of files) {
       const segments = file.split(path.sep);
-      expect(segments.every((segment) => segment !== '.' && segment !== '..' && !segment.startsWith('.'))).toBe(true);
+      expect(
+        segments.every((segment) => segment !== '.' && segment !== '..' && !segment.startsWith('.')),
+      ).toBe(true);
     }
     const listed: string[] = [];
     for await (const [key] of keyv.iterator!(undefined)) listed.push(key as string);
@@ -119,7 +132,22 @@ describe('the file store on disk', () => {
   });
 
   it('encodes path segments reversibly', () => {
-    for (const segment of ['', '.', '..', '%', '%25', 'a.b', '.a', 'A', 'ü', 'a/b', 'a\\b', '\0', ':', '*.example.com']) {
+    for (const segment of [
+      '',
+      '.',
+      '..',
+      '%',
+      '%25',
+      'a.b',
+      '.a',
+      'A',
+      'ü',
+      'a/b',
+      'a\\b',
+      '\0',
+      ':',
+      '*.example.com',
+    ]) {
       const encoded = encodePathSegment(segment);
       expect(encoded).toMatch(/^(%|(%[0-9A-F]{2}|[a-z0-9_-])(%[0-9A-F]{2}|[a-z0-9._-])*)$/);
       expect(decodePathSegment(encoded)).toBe(segment);
@@ -132,7 +160,9 @@ describe('the file store on disk', () => {
     const key = 'certificates/ca/example.com';
     await keyv.set(key, 'old');
 
-    const rename = vi.spyOn(fs, 'rename').mockRejectedValueOnce(Object.assign(new Error('power cut'), { code: 'EIO' }));
+    const rename = vi
+      .spyOn(fs, 'rename')
+      .mockRejectedValueOnce(Object.assign(new Error('power cut'), { code: 'EIO' }));
     try {
       await expect(keyv.set(key, 'new')).rejects.toThrow('power cut');
     } finally {
@@ -151,18 +181,21 @@ describe('the file store on disk', () => {
     expect(await keyv.get(key)).toBe('new');
   });
 
-  it.skipIf(process.getuid?.() === 0)('throws, rather than answering "no entry", when its folder is unreadable', async () => {
-    const directory = await makeDirectory();
-    const { keyv } = fileKeyv(directory);
-    await keyv.set('certificates/ca/example.com', 'value');
-    const folder = path.join(directory, 'autotls/certificates');
-    await fs.chmod(folder, 0o000);
-    try {
-      await expect(keyv.get('certificates/ca/example.com')).rejects.toMatchObject({ code: 'EACCES' });
-    } finally {
-      await fs.chmod(folder, 0o700);
-    }
-  });
+  it.skipIf(process.getuid?.() === 0)(
+    'throws, rather than answering "no entry", when its folder is unreadable',
+    async () => {
+      const directory = await makeDirectory();
+      const { keyv } = fileKeyv(directory);
+      await keyv.set('certificates/ca/example.com', 'value');
+      const folder = path.join(directory, 'autotls/certificates');
+      await fs.chmod(folder, 0o000);
+      try {
+        await expect(keyv.get('certificates/ca/example.com')).rejects.toMatchObject({ code: 'EACCES' });
+      } finally {
+        await fs.chmod(folder, 0o700);
+      }
+    },
+  );
 
   it('throws, rather than answering "no entry", when its folder cannot be resolved', async () => {
     // Works as root too, where permissions do not stop reads: a symlink loop in place of a folder.

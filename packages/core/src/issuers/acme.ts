@@ -304,9 +304,12 @@ export class AcmeIssuer implements Issuer {
   }
 }
 
-/** Our own connection to the CA failed (status 0) or the CA had an internal error: worth the same order again. */
+/**
+ * The CA had an internal error: worth the same order again. A CA we cannot reach at all (status 0) is not:
+ * the transport already retried, and the attempt schedule is the right pace for an outage.
+ */
 function isTransient(error: unknown): boolean {
-  return error instanceof AcmeProblemError && (error.problem.status === 0 || error.problem.status >= 500);
+  return error instanceof AcmeProblemError && error.problem.status >= 500;
 }
 
 /** The problem behind an invalid authorization (its failed challenge's error) or order. */

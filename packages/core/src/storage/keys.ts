@@ -11,5 +11,10 @@ export const storageKeys = {
   certificatesPrefix: 'certificates/',
   account: (issuerKey: string, email: string) => `accounts/${issuerKey}/${email || 'default'}`,
   challenge: (token: string) => `challenges/${token}`,
+  /** The CA's ARI window and the renewal time picked inside it, shared so every instance renews at the same time. */
+  renewalInfo: (issuerKey: string, name: string) => `renewal_info/${issuerKey}/${nameSegment(name)}`,
+  renewalInfoPrefix: 'renewal_info/',
+  /** When storage was last cleaned (by any instance), so it happens at most daily. */
+  lastClean: () => 'last_clean',
   localCA: () => 'authorities/local/root',
 };

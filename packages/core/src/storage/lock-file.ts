@@ -2,8 +2,8 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { encodePathSegment, writeFileAtomic } from './file-store.js';
-import { type Claim, type LeaseOptions, LeaseLocker } from './locks.js';
+import { decodePathSegment, encodePathSegment, writeFileAtomic } from './file-store.js';
+import { type Claim, LeaseLocker, type LeaseOptions } from './locks.js';
 
 export interface FileLockerOptions extends LeaseOptions {
   /** Folder of the lock files; created (mode 0700) on first use. Every process must use the same one. */
@@ -62,6 +62,25 @@ export class FileLocker extends LeaseLocker {
     if ((await readLockFile(file))?.content?.owner === claim.owner) await fs.rm(file, { force: true });
   }
 
+  /**
+   * Removes lock files whose lease has passed (their holder died and nobody asked for the name since), the
+   * same way a waiter breaks them. Fencing counters stay: tokens must keep growing. Returns how many went.
+   */
+  async removeStaleLocks(): Promise<number> {
+    const files = await fs.readdir(this.directory).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    let removed = 0;
+    for (const file of files.filter((entry) => entry.endsWith('.lock'))) {
+      const seen = await readLockFile(path.join(this.directory, file));
+      if (!seen || !this.#isStale(seen)) continue;
+      await this.#breakIfStale(decodePathSegment(file.slice(0, -'.lock'.length)));
+      if ((await readLockFile(path.join(this.directory, file)))?.raw !== seen.raw) removed++;
+    }
+    return removed;
+  }
+
   async #tryClaim(name: string, owner: string): Promise<number | undefined> {
     await fs.mkdir(this.directory, { recursive: true, mode: 0o700 });
     const file = this.#file(name, 'lock');
@@ -102,7 +121,9 @@ export class FileLocker extends LeaseLocker {
       // A breaker that died between its two syscalls leaves its guard behind; clear it after a lease. (Two
       // waiters clearing the same dead guard at once is the residual race here, and it needs a crash first.)
       const guardSeen = await readLockFile(guard);
-      if (guardSeen && guardSeen.modifiedAtMs + this.leaseMs < Date.now()) await fs.rm(guard, { force: true });
+      if (guardSeen && guardSeen.modifiedAtMs + this.leaseMs < Date.now()) {
+        await fs.rm(guard, { force: true });
+      }
       return;
     }
     try {
@@ -125,7 +146,9 @@ export class FileLocker extends LeaseLocker {
       throw error;
     });
     const current = Number(raw.trim());
-    if (!Number.isSafeInteger(current)) throw new Error(`fencing counter ${file} is corrupt: ${JSON.stringify(raw)}`);
+    if (!Number.isSafeInteger(current)) {
+      throw new Error(`fencing counter ${file} is corrupt: ${JSON.stringify(raw)}`);
+    }
     await writeFileAtomic(file, String(current + 1));
     return current + 1;
   }

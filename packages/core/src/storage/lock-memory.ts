@@ -1,5 +1,5 @@
 /** @module The one-process locker: a table in memory, waiters served first come, first served. */
-import { type Claim, type LeaseOptions, LeaseLocker } from './locks.js';
+import { type Claim, LeaseLocker, type LeaseOptions } from './locks.js';
 
 interface Waiter {
   owner: string;
@@ -20,7 +20,9 @@ export class MemoryLockTable {
 
   claim(name: string, owner: string, leaseMs: number, signal: AbortSignal): Promise<number> {
     const entry = this.#entry(name);
-    if (!entry.holder && entry.waiters.length === 0) return Promise.resolve(this.#grant(entry, owner, leaseMs));
+    if (!entry.holder && entry.waiters.length === 0) {
+      return Promise.resolve(this.#grant(entry, owner, leaseMs));
+    }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         entry.waiters = entry.waiters.filter((other) => other !== waiter);

@@ -1,5 +1,5 @@
 /** @module The cluster locker: leases as Redis keys (`SET NX PX`), renewed and released only by their owner. */
-import { type Claim, type LeaseOptions, LeaseLocker } from './locks.js';
+import { type Claim, LeaseLocker, type LeaseOptions } from './locks.js';
 
 /** The part of a node-redis (`@redis/client`) client or cluster the locker uses. */
 export interface RedisLockClient {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { FileStore } from './file-store.js';
 import { FileLocker } from './lock-file.js';
 import { MemoryLocker } from './lock-memory.js';
-import { RedisLocker, type RedisLockClient } from './lock-redis.js';
+import { type RedisLockClient, RedisLocker } from './lock-redis.js';
 import type { LeaseOptions, Locker } from './locks.js';
 import type { Storage } from './storage.js';
 
@@ -22,7 +22,9 @@ import type { Storage } from './storage.js';
 export function createDefaultLocker(storage: Storage, options: LeaseOptions = {}): Locker {
   const store: unknown = storage.keyv.store;
   const directory = store instanceof FileStore ? store.directory : storage.directory;
-  if (directory !== undefined) return new FileLocker({ ...options, directory: path.join(directory, 'locks') });
+  if (directory !== undefined) {
+    return new FileLocker({ ...options, directory: path.join(directory, 'locks') });
+  }
   const client = redisClientOf(store);
   if (client) return new RedisLocker({ ...options, client: client.duplicate(), closeClient: true });
   if (!(store instanceof Map)) {
@@ -36,8 +38,13 @@ export function createDefaultLocker(storage: Storage, options: LeaseOptions = {}
 
 /** The node-redis client of a `@keyv/redis` store (by shape, so a second copy of the package works too). */
 function redisClientOf(store: unknown): { duplicate(): RedisLockClient } | undefined {
-  const { opts, client } = (store ?? {}) as { opts?: { dialect?: unknown }; client?: Record<string, unknown> };
+  const { opts, client } = (store ?? {}) as {
+    opts?: { dialect?: unknown };
+    client?: Record<string, unknown>;
+  };
   // `isOpen` tells a node-redis client apart from ioredis-style ones, whose `eval` takes other arguments.
-  if (opts?.dialect !== 'redis' || typeof client?.duplicate !== 'function' || !('isOpen' in client)) return undefined;
+  if (opts?.dialect !== 'redis' || typeof client?.duplicate !== 'function' || !('isOpen' in client)) {
+    return undefined;
+  }
   return client as unknown as { duplicate(): RedisLockClient };
 }

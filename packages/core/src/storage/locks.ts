@@ -62,7 +62,9 @@ export abstract class LeaseLocker implements Locker {
     this.renewEveryMs = options.renewEveryMs ?? Math.floor(this.leaseMs / 3);
     this.log = options.log ?? silentLogger;
     if (!(this.renewEveryMs > 0 && this.renewEveryMs < this.leaseMs)) {
-      throw new RangeError(`renewEveryMs (${this.renewEveryMs}) must be between 0 and leaseMs (${this.leaseMs})`);
+      throw new RangeError(
+        `renewEveryMs (${this.renewEveryMs}) must be between 0 and leaseMs (${this.leaseMs})`,
+      );
     }
   }
 
@@ -74,7 +76,9 @@ export abstract class LeaseLocker implements Locker {
   protected abstract unclaim(claim: Claim): Promise<void>;
 
   async acquire(name: string, options: AcquireOptions = {}): Promise<Lock> {
-    const signal = options.signal ? AbortSignal.any([options.signal, this.#closing.signal]) : this.#closing.signal;
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#closing.signal])
+      : this.#closing.signal;
     signal.throwIfAborted();
     const owner = randomUUID();
     const fencingToken = await this.claim(name, owner, signal);
@@ -141,7 +145,10 @@ export abstract class LeaseLocker implements Locker {
       .then((extended) => {
         if (extended) return;
         clearInterval(held.timer);
-        this.log.error({ lock: claim.name, fencingToken: claim.fencingToken }, 'lock lease lost to another holder');
+        this.log.error(
+          { lock: claim.name, fencingToken: claim.fencingToken },
+          'lock lease lost to another holder',
+        );
       })
       .catch((error: unknown) => {
         this.log.warn({ lock: claim.name, ...errorFields(error) }, 'lock renewal failed; will retry');

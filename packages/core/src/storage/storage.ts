@@ -10,7 +10,9 @@ export class CorruptEntryError extends Error {
     readonly key: string,
     cause: unknown,
   ) {
-    super(`storage entry "${key}" is corrupt: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`storage entry "${key}" is corrupt: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
     this.name = 'CorruptEntryError';
   }
 }
@@ -61,6 +63,9 @@ export function defaultDataDirectory(): string {
 export function openStorage(option?: Keyv | string): Storage {
   if (option instanceof Keyv) return new Storage(option);
   const directory = path.resolve(option ?? defaultDataDirectory());
-  const keyv = new Keyv({ store: new FileStore({ directory }), namespace: 'autotls', throwOnErrors: true });
+  const store = new FileStore({ directory });
+  const keyv = new Keyv({ store, namespace: 'autotls', throwOnErrors: true });
+  // Keyv only wires iteration for the stores it knows; ours can list its keys too.
+  keyv.iterator = keyv.generateIterator(store.iterator.bind(store));
   return new Storage(keyv, directory);
 }
