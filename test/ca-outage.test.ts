@@ -58,7 +58,9 @@ describe('a CA that is down for a while', () => {
       expect(connectionsWhileDown).toBeLessThan(10 * attemptsWhileDown);
       expect(attempts).toBeLessThanOrEqual(attemptsWhileDown + 2);
       const failure = logger.find('could not get certificate from issuer')[0];
-      expect((failure?.problem as { type: string }).type).toBe('urn:ietf:params:acme:error:connection');
+      expect((failure?.problem as { type?: string } | undefined)?.type).toBe(
+        'urn:ietf:params:acme:error:connection',
+      );
       expect(logger.find('ACME account unknown to the CA; registering a new one')).toHaveLength(1);
       const { authorized } = await handshake(server.httpsPort, 'during.outage.test', await ca.rootPem());
       expect(authorized).toBe(true);

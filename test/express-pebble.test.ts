@@ -39,11 +39,18 @@ const newOrders = () => pebble.requestLog().filter((line) => line.route.includes
 /** Connects with SNI `servername`, trusting only `caPem`; resolves with the peer certificate and verdict. */
 function handshake(port: number, servername: string, caPem: string) {
   return new Promise<{ authorized: boolean; error?: Error; cert: tls.PeerCertificate }>((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername, ca: caPem, rejectUnauthorized: false }, () => {
-      const result = { authorized: socket.authorized, error: socket.authorizationError ?? undefined, cert: socket.getPeerCertificate() };
-      socket.end();
-      resolve(result);
-    });
+    const socket = tls.connect(
+      { host: '127.0.0.1', port, servername, ca: caPem, rejectUnauthorized: false },
+      () => {
+        const result = {
+          authorized: socket.authorized,
+          error: socket.authorizationError ?? undefined,
+          cert: socket.getPeerCertificate(),
+        };
+        socket.end();
+        resolve(result);
+      },
+    );
     socket.on('error', reject);
   });
 }
@@ -64,7 +71,10 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
       expect(error).toBeUndefined();
       expect(authorized).toBe(true);
       expect(cert.subjectaltname).toBe(`DNS:${name}`);
-      expect(logger.find('served key authentication')[0]).toMatchObject({ identifier: name, distributed: false });
+      expect(logger.find('served key authentication')[0]).toMatchObject({
+        identifier: name,
+        distributed: false,
+      });
       expect(logger.find('certificate obtained successfully')[0]).toMatchObject({ identifier: name });
     } finally {
       await servers.close();
@@ -112,7 +122,9 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
       const ordersBefore = newOrders();
       await second.manage([name]);
       await second.ready([name]);
-      expect(logger.find('unusable certificate in storage; a new one will be obtained')[0]).toMatchObject({ identifier: name });
+      expect(logger.find('unusable certificate in storage; a new one will be obtained')[0]).toMatchObject({
+        identifier: name,
+      });
       expect(newOrders()).toBe(ordersBefore + 1);
       expect(second.getCertificate(name)?.serialNumber).not.toBe(first.getCertificate(name)?.serialNumber);
       await second.close();
@@ -146,12 +158,16 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
       const env = { ...process.env, CA_PEM: pebble.caPem };
       const children = await Promise.all(
         [1, 2].map(() =>
-          run(process.execPath, [script, storage, pebble.directoryUrl, name], { env, timeout: 60_000 }).catch((error) => {
-            throw new Error(`child failed: ${error.stderr}`);
-          }),
+          run(process.execPath, [script, storage, pebble.directoryUrl, name], { env, timeout: 60_000 }).catch(
+            (error) => {
+              throw new Error(`child failed: ${error.stderr}`);
+            },
+          ),
         ),
       );
-      const results = children.map((child) => JSON.parse(child.stdout.trim()) as { serial: string; obtained: number });
+      const results = children.map(
+        (child) => JSON.parse(child.stdout.trim()) as { serial: string; obtained: number },
+      );
       expect(results[0]?.serial).toBe(results[1]?.serial);
       expect(results.map((r) => r.obtained).sort()).toEqual([0, 1]);
       expect(newOrders()).toBe(ordersBefore + 1);

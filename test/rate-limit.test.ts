@@ -40,7 +40,9 @@ describe('a CA that answers 429 with Retry-After', () => {
       await manager.manage(['first.limit.test']);
       await manager.ready(['first.limit.test']);
       const refused = logger.find('could not get certificate from issuer')[0];
-      expect((refused?.problem as { type: string }).type).toBe('urn:ietf:params:acme:error:rateLimited');
+      expect((refused?.problem as { type?: string } | undefined)?.type).toBe(
+        'urn:ietf:params:acme:error:rateLimited',
+      );
       const fallbackRoot = await fallback.rootPem();
       expect((await handshake(server.httpsPort, 'first.limit.test', fallbackRoot)).authorized).toBe(true);
 
@@ -50,7 +52,9 @@ describe('a CA that answers 429 with Retry-After', () => {
         await manager.ready(['second.limit.test']);
       });
       expect(requests).toBe(0);
-      expect(logger.find('skipping rate-limited issuer')[0]).toMatchObject({ identifier: 'second.limit.test' });
+      expect(logger.find('skipping rate-limited issuer')[0]).toMatchObject({
+        identifier: 'second.limit.test',
+      });
       expect((await handshake(server.httpsPort, 'second.limit.test', fallbackRoot)).authorized).toBe(true);
 
       // An hour later the limited CA is asked first again, and issues.
@@ -58,7 +62,9 @@ describe('a CA that answers 429 with Retry-After', () => {
       clockOffsetMs = 3601_000;
       await manager.manage(['third.limit.test']);
       await manager.ready(['third.limit.test']);
-      expect((await handshake(server.httpsPort, 'third.limit.test', await limited.rootPem())).authorized).toBe(true);
+      expect(
+        (await handshake(server.httpsPort, 'third.limit.test', await limited.rootPem())).authorized,
+      ).toBe(true);
     } finally {
       await server.close();
       await manager.close();

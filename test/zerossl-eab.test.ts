@@ -23,7 +23,9 @@ beforeAll(async () => {
       const email = new URLSearchParams(body).get('email') ?? '';
       emailsAsked.push(email);
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(email ? { success: true, eab_kid: kid, eab_hmac_key: hmacKey } : { success: false }));
+      res.end(
+        JSON.stringify(email ? { success: true, eab_kid: kid, eab_hmac_key: hmacKey } : { success: false }),
+      );
     });
   });
   await new Promise<void>((resolve) => eabEndpoint.listen(0, '127.0.0.1', resolve));
@@ -61,7 +63,9 @@ describe('ZeroSSL with External Account Binding fetched by email', () => {
     const { zerossl } = cas.pebbles;
     const logger = captureLogger();
     const manager = new CertManager({
-      issuers: [zeroSSL({ directoryUrl: zerossl.directoryUrl, ca: zerossl.caPem, eabUrl: 'http://127.0.0.1:9/' })],
+      issuers: [
+        zeroSSL({ directoryUrl: zerossl.directoryUrl, ca: zerossl.caPem, eabUrl: 'http://127.0.0.1:9/' }),
+      ],
       storage: await tempDir(),
       retry: { intervalsMs: [60_000], maxDurationMs: 1 },
       logger,

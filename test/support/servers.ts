@@ -29,15 +29,18 @@ export async function serve(manager: CertManager, httpPort: number) {
 /** Connects with SNI `servername`, trusting only `caPem`; resolves with the verdict and the peer certificate. */
 export function handshake(port: number, servername: string, caPem: string) {
   return new Promise<{ authorized: boolean; error?: Error; cert: tls.PeerCertificate }>((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername, ca: caPem, rejectUnauthorized: false }, () => {
-      const result = {
-        authorized: socket.authorized,
-        error: socket.authorizationError ?? undefined,
-        cert: socket.getPeerCertificate(),
-      };
-      socket.end();
-      resolve(result);
-    });
+    const socket = tls.connect(
+      { host: '127.0.0.1', port, servername, ca: caPem, rejectUnauthorized: false },
+      () => {
+        const result = {
+          authorized: socket.authorized,
+          error: socket.authorizationError ?? undefined,
+          cert: socket.getPeerCertificate(),
+        };
+        socket.end();
+        resolve(result);
+      },
+    );
     socket.on('error', reject);
   });
 }

@@ -34,7 +34,10 @@ export interface RetryOptions {
 }
 
 /** How long to wait after failed attempt number `attempt` (1-based). */
-export function retryDelayMs(attempt: number, intervalsMs: readonly number[] = DEFAULT_RETRY_INTERVALS_MS): number {
+export function retryDelayMs(
+  attempt: number,
+  intervalsMs: readonly number[] = DEFAULT_RETRY_INTERVALS_MS,
+): number {
   const index = Math.min(Math.max(attempt - 1, 0), intervalsMs.length - 1);
   return intervalsMs[index] ?? 0;
 }

@@ -1,5 +1,5 @@
 /** @module Certificate and key helpers on node:crypto: key generation, PEM parsing, certificate facts. */
-import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import type { KeyType } from './issuers/issuer.js';
 
 /** What `getCertificate(name)` reports, and what storage keeps beside the PEM. */

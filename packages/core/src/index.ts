@@ -1,5 +1,10 @@
 /** @module @autotls/core: automatic HTTPS for any Node.js server. */
-export { DEFAULT_MAX_RETRY_DURATION_MS, DEFAULT_RETRY_INTERVALS_MS, type RetryOptions, retryDelayMs } from './backoff.js';
+export {
+  DEFAULT_MAX_RETRY_DURATION_MS,
+  DEFAULT_RETRY_INTERVALS_MS,
+  type RetryOptions,
+  retryDelayMs,
+} from './backoff.js';
 export type { CachedCertificate } from './cache.js';
 export { type CertificateInfo, readCertificateInfo } from './certificates.js';
 export type { Clock } from './clock.js';
@@ -13,7 +18,14 @@ export {
   zeroSSL,
 } from './issuers/acme.js';
 export { internal } from './issuers/internal.js';
-export type { CertificateRequest, ChallengeSolver, IssuedCertificate, Issuer, IssuerContext, KeyType } from './issuers/issuer.js';
+export type {
+  CertificateRequest,
+  ChallengeSolver,
+  IssuedCertificate,
+  Issuer,
+  IssuerContext,
+  KeyType,
+} from './issuers/issuer.js';
 export { createDefaultLogger, type Logger, silentLogger } from './log.js';
 export {
   CertManager,

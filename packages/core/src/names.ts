@@ -52,7 +52,9 @@ const internalSuffixes = ['.localhost', '.local', '.internal', '.home.arpa'];
 
 /** Names no public CA will certify: Caddy serves them from its local CA, and so do we. */
 export function isInternalName(name: string): boolean {
-  return name === 'localhost' || LOOPBACK_IPS.has(name) || internalSuffixes.some((suffix) => name.endsWith(suffix));
+  return (
+    name === 'localhost' || LOOPBACK_IPS.has(name) || internalSuffixes.some((suffix) => name.endsWith(suffix))
+  );
 }
 
 /** The wildcard name that would cover `name` (`a.example.com` → `*.example.com`), if any. */

@@ -33,7 +33,10 @@ export class AllIssuersFailedError extends AggregateError {
     readonly identifier: string,
     errors: unknown[],
   ) {
-    super(errors, `[${identifier}] no issuer could provide a certificate: ${errors.map((e) => (e as Error)?.message ?? String(e)).join('; ')}`);
+    super(
+      errors,
+      `[${identifier}] no issuer could provide a certificate: ${errors.map((e) => (e as Error)?.message ?? String(e)).join('; ')}`,
+    );
     this.name = 'AllIssuersFailedError';
   }
 }
@@ -52,7 +55,10 @@ export async function obtainFromIssuers(
     const pausedUntil = pauses.get(issuer.key) ?? 0;
     if (pausedUntil > context.clock.now()) {
       const waitSeconds = Math.ceil((pausedUntil - context.clock.now()) / 1000);
-      logger.info({ identifier, issuer: issuer.key, retry_after: waitSeconds }, 'skipping rate-limited issuer');
+      logger.info(
+        { identifier, issuer: issuer.key, retry_after: waitSeconds },
+        'skipping rate-limited issuer',
+      );
       errors.push(new Error(`${issuer.key} is rate limited for another ${waitSeconds} s`));
       continue;
     }
@@ -67,7 +73,10 @@ export async function obtainFromIssuers(
       return { certificate, issuer };
     } catch (error) {
       errors.push(error);
-      logger.error({ identifier, issuer: issuer.key, ...errorFields(error) }, 'could not get certificate from issuer');
+      logger.error(
+        { identifier, issuer: issuer.key, ...errorFields(error) },
+        'could not get certificate from issuer',
+      );
       if (isRateLimited(error)) {
         const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
         if (retryAfterMs !== undefined) pauses.set(issuer.key, context.clock.now() + retryAfterMs);

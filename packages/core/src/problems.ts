@@ -21,7 +21,9 @@ export class AcmeProblemError extends Error {
 
   /** The problem type without the ACME prefix: `dns`, `rateLimited`, `badNonce`… */
   get shortType(): string {
-    return this.problem.type.startsWith(ACME_ERROR) ? this.problem.type.slice(ACME_ERROR.length) : this.problem.type;
+    return this.problem.type.startsWith(ACME_ERROR)
+      ? this.problem.type.slice(ACME_ERROR.length)
+      : this.problem.type;
   }
 
   get retryAfterMs(): number | undefined {
@@ -30,7 +32,10 @@ export class AcmeProblemError extends Error {
 }
 
 export function connectionProblem(ca: string, url: string, cause: unknown): AcmeProblemError {
-  const detail = cause instanceof Error ? `${(cause as NodeJS.ErrnoException).code ?? cause.name}: ${cause.message}` : String(cause);
+  const detail =
+    cause instanceof Error
+      ? `${(cause as NodeJS.ErrnoException).code ?? cause.name}: ${cause.message}`
+      : String(cause);
   return new AcmeProblemError({ type: `${ACME_ERROR}connection`, detail, status: 0 }, { ca, url });
 }
 

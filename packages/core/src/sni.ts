@@ -2,7 +2,10 @@
 import type tls from 'node:tls';
 import type { CertificateCache } from './cache.js';
 
-export type SNICallback = (servername: string, callback: (error: Error | null, context?: tls.SecureContext) => void) => void;
+export type SNICallback = (
+  servername: string,
+  callback: (error: Error | null, context?: tls.SecureContext) => void,
+) => void;
 
 export function createSNICallback(cache: CertificateCache): SNICallback {
   return (servername, callback) => {

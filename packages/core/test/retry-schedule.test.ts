@@ -2,11 +2,11 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { captureLogger } from '../../../test/support/logs.js';
 import { DEFAULT_RETRY_INTERVALS_MS } from '../src/backoff.js';
 import type { Issuer } from '../src/issuers/issuer.js';
 import { CertManager } from '../src/manager.js';
 import { MemoryLocker } from '../src/storage/lock-memory.js';
-import { captureLogger } from '../../../test/support/logs.js';
 
 /** A clock whose sleeps advance time instantly: a 30-day schedule runs in milliseconds. */
 function fakeClock(start = Date.parse('2026-11-03T20:58:32Z')) {
@@ -47,7 +47,9 @@ describe('the retry schedule', () => {
 
     const retryingIn = logger.find('will retry').map((line) => line.retrying_in);
     const minutes = (m: number) => m * 60;
-    const expectedStart = [1, 2, 2, 5, 10, 10, 10, 20, 20, 20, 20, 30, 30, 30, 30, 30, 30, 60, 60, 60, 120, 120, 180, 180, 360].map(minutes);
+    const expectedStart = [
+      1, 2, 2, 5, 10, 10, 10, 20, 20, 20, 20, 30, 30, 30, 30, 30, 30, 60, 60, 60, 120, 120, 180, 180, 360,
+    ].map(minutes);
     expect(retryingIn.slice(0, expectedStart.length)).toEqual(expectedStart);
     expect(new Set(retryingIn.slice(expectedStart.length))).toEqual(new Set([minutes(360)]));
     expect(DEFAULT_RETRY_INTERVALS_MS.length).toBe(expectedStart.length);
@@ -58,7 +60,11 @@ describe('the retry schedule', () => {
     expect(elapsed).toBeGreaterThan(thirtyDays - 6 * 3600 * 1000);
     expect(givingUp).toHaveLength(1);
     const last = logger.find('giving up on obtaining certificate')[0];
-    expect(last).toMatchObject({ level: 'error', identifier: 'www.example.com', max_duration: thirtyDays / 1000 });
+    expect(last).toMatchObject({
+      level: 'error',
+      identifier: 'www.example.com',
+      max_duration: thirtyDays / 1000,
+    });
     expect(last?.attempts).toBe(retryingIn.length + 1);
     expect(retryingIn.length + 1).toBeGreaterThan(130);
 

@@ -1,7 +1,12 @@
 /** @module @autotls/express: automatic HTTPS for Express 5 — `app.use(autoTls({ domains, email }))`. */
 import http from 'node:http';
 import https from 'node:https';
-import { CertManager, type CertManagerOptions, httpChallengeRequestOf, writeHttpResponse } from '@autotls/core';
+import {
+  CertManager,
+  type CertManagerOptions,
+  httpChallengeRequestOf,
+  writeHttpResponse,
+} from '@autotls/core';
 import type { Express, NextFunction, Request, Response } from 'express';
 
 export interface AutoTlsOptions extends CertManagerOptions {
@@ -56,8 +61,14 @@ export function autoTls(options: AutoTlsOptions = {}): AutoTlsMiddleware {
     httpsPort = listenOptions.httpsPort ?? 443;
     const secure = https.createServer(manager.httpsOptions(), app);
     const plain = http.createServer(app);
-    await listen(secure, httpsPort, listenOptions.host);
-    await listen(plain, listenOptions.httpPort ?? 80, listenOptions.host);
+    try {
+      await listen(secure, httpsPort, listenOptions.host);
+      await listen(plain, listenOptions.httpPort ?? 80, listenOptions.host);
+    } catch (error) {
+      // A busy port must not leave the other server listening.
+      await Promise.all([close(plain), close(secure)]);
+      throw error;
+    }
     httpsPort = (secure.address() as { port: number }).port;
     await manager.manage(options.domains ?? []);
     return {
@@ -83,6 +94,7 @@ function listen(server: http.Server | https.Server, port: number, host?: string)
 }
 
 function close(server: http.Server | https.Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();

@@ -77,7 +77,11 @@ export class AcmeTransport {
   }
 
   /** A JWS-signed POST (`payload` null = POST-as-GET). A problem document or error status throws `AcmeProblemError`. */
-  async post(url: string, payload: unknown, options: { useKid?: boolean; eab?: boolean } = {}): Promise<AcmeResponse> {
+  async post(
+    url: string,
+    payload: unknown,
+    options: { useKid?: boolean; eab?: boolean } = {},
+  ): Promise<AcmeResponse> {
     const kid = options.useKid === false ? null : (this.accountUrl ?? null);
     for (let attempt = 0; ; attempt++) {
       // acme-client adds the EAB member to the payload object; give it a fresh copy each time.
@@ -86,7 +90,8 @@ export class AcmeTransport {
         kid,
         includeExternalAccountBinding: options.eab ?? false,
       });
-      if (response.status < 400) return { status: response.status, headers: response.headers, body: response.data };
+      if (response.status < 400)
+        return { status: response.status, headers: response.headers, body: response.data };
       const problem = this.problemFrom(url, response);
       if (problem.shortType !== 'badNonce' || attempt >= MAX_BAD_NONCE_RETRIES) throw problem;
     }
@@ -96,8 +101,14 @@ export class AcmeTransport {
     this.agent.destroy();
   }
 
-  private problemFrom(url: string, response: { status: number; headers: Record<string, string>; data: unknown }) {
-    const document = (response.data && typeof response.data === 'object' ? response.data : {}) as Record<string, unknown>;
+  private problemFrom(
+    url: string,
+    response: { status: number; headers: Record<string, string>; data: unknown },
+  ) {
+    const document = (response.data && typeof response.data === 'object' ? response.data : {}) as Record<
+      string,
+      unknown
+    >;
     const problem = {
       type: typeof document.type === 'string' ? document.type : `about:blank`,
       detail: typeof document.detail === 'string' ? document.detail : `HTTP ${response.status} from the CA`,
@@ -116,13 +127,18 @@ export class AcmeTransport {
     if (pooled) return pooled;
     const response = await this.request(await this.resourceUrl('newNonce'), 'head');
     const nonce = response.headers['replay-nonce'];
-    if (!nonce) throw connectionProblem(this.directoryUrl, 'newNonce', new Error('the CA sent no Replay-Nonce'));
+    if (!nonce)
+      throw connectionProblem(this.directoryUrl, 'newNonce', new Error('the CA sent no Replay-Nonce'));
     // request() pooled it too; take it back out so it is used exactly once.
     this.nonces.splice(this.nonces.indexOf(nonce), 1);
     return nonce;
   }
 
-  private async request(url: string, method: string, data?: unknown): Promise<AcmeResponse & { data: unknown }> {
+  private async request(
+    url: string,
+    method: string,
+    data?: unknown,
+  ): Promise<AcmeResponse & { data: unknown }> {
     const bodiless = data === undefined;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -180,7 +196,9 @@ export class AcmeTransport {
           });
         },
       );
-      request.on('timeout', () => request.destroy(new Error(`no answer within ${this.options.requestTimeoutMs} ms`)));
+      request.on('timeout', () =>
+        request.destroy(new Error(`no answer within ${this.options.requestTimeoutMs} ms`)),
+      );
       request.on('error', reject);
       request.end(payload);
     });

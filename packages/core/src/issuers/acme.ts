@@ -1,7 +1,8 @@
 /** @module The ACME issuer: account, orders, challenges and fast polling, on any RFC 8555 CA. */
 import acmeClient from 'acme-client';
-import { sleep } from '../clock.js';
+import { type RenewalInfo, RenewalInfoClient } from '../ari.js';
 import { generatePrivateKeyPem, splitPemChain } from '../certificates.js';
+import { sleep } from '../clock.js';
 import type { Logger } from '../log.js';
 import { AcmeProblemError, mayTryOtherChallenge } from '../problems.js';
 import { storageKeys } from '../storage/keys.js';
@@ -60,7 +61,13 @@ interface AcmeAuthorization {
   status: string;
   identifier: { type: string; value: string };
   wildcard?: boolean;
-  challenges: Array<{ type: string; url: string; token: string; status: string; error?: AcmeProblemError['problem'] }>;
+  challenges: Array<{
+    type: string;
+    url: string;
+    token: string;
+    status: string;
+    error?: AcmeProblemError['problem'];
+  }>;
 }
 
 interface StoredAccount {
@@ -86,6 +93,7 @@ export class AcmeIssuer implements Issuer {
   readonly key: string;
   readonly hasTestCA: boolean;
   private readonly sessions = new Map<string, Promise<AcmeTransport>>();
+  private renewalInfoClient?: RenewalInfoClient;
 
   constructor(readonly options: AcmeIssuerOptions) {
     this.key = issuerKeyFor(options.directoryUrl);
@@ -93,7 +101,10 @@ export class AcmeIssuer implements Issuer {
   }
 
   async issue(request: CertificateRequest, context: IssuerContext): Promise<IssuedCertificate> {
-    const directoryUrl = request.useTestCA && this.options.testDirectoryUrl ? this.options.testDirectoryUrl : this.options.directoryUrl;
+    const directoryUrl =
+      request.useTestCA && this.options.testDirectoryUrl
+        ? this.options.testDirectoryUrl
+        : this.options.directoryUrl;
     try {
       return await this.issueFrom(directoryUrl, request, context);
     } catch (error) {
@@ -107,7 +118,11 @@ export class AcmeIssuer implements Issuer {
   }
 
   close(): void {
-    for (const session of this.sessions.values()) session.then((transport) => transport.close(), () => {});
+    for (const session of this.sessions.values())
+      session.then(
+        (transport) => transport.close(),
+        () => {},
+      );
     this.sessions.clear();
   }
 
@@ -115,7 +130,11 @@ export class AcmeIssuer implements Issuer {
     return storageKeys.account(issuerKeyFor(directoryUrl), this.options.email ?? context.email ?? '');
   }
 
-  private async issueFrom(directoryUrl: string, request: CertificateRequest, context: IssuerContext): Promise<IssuedCertificate> {
+  private async issueFrom(
+    directoryUrl: string,
+    request: CertificateRequest,
+    context: IssuerContext,
+  ): Promise<IssuedCertificate> {
     const logger = context.logger.child({ logger: 'acme_client' });
     const transport = await this.session(directoryUrl, context);
     const maxOrders = this.options.ordersPerAttempt ?? 3;
@@ -139,6 +158,21 @@ export class AcmeIssuer implements Issuer {
     throw lastError;
   }
 
+  /** ARI (RFC 9773): the production CA's suggested renewal window for a certificate it issued; `undefined` without ARI. */
+  renewalInfo(
+    certificatePem: string,
+    context: IssuerContext,
+    signal?: AbortSignal,
+  ): Promise<RenewalInfo | undefined> {
+    const requestTimeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.renewalInfoClient ??= new RenewalInfoClient({
+      directoryUrl: this.options.directoryUrl,
+      caPem: this.options.ca,
+      requestTimeoutMs,
+    });
+    return this.renewalInfoClient.fetch(certificatePem, context.clock.now(), signal);
+  }
+
   /** Transport with a registered account for one directory; the account is stored and reused. */
   private session(directoryUrl: string, context: IssuerContext): Promise<AcmeTransport> {
     let session = this.sessions.get(directoryUrl);
@@ -159,11 +193,26 @@ export class AcmeIssuer implements Issuer {
       throw error;
     });
     if (stored?.privateKeyPem && stored.url) {
-      return new AcmeTransport({ directoryUrl, accountKeyPem: stored.privateKeyPem, accountUrl: stored.url, caPem: this.options.ca, requestTimeoutMs, clock: context.clock });
+      return new AcmeTransport({
+        directoryUrl,
+        accountKeyPem: stored.privateKeyPem,
+        accountUrl: stored.url,
+        caPem: this.options.ca,
+        requestTimeoutMs,
+        clock: context.clock,
+      });
     }
-    const eab = typeof this.options.eab === 'function' ? await this.options.eab(email || undefined) : this.options.eab;
+    const eab =
+      typeof this.options.eab === 'function' ? await this.options.eab(email || undefined) : this.options.eab;
     const privateKeyPem = generatePrivateKeyPem('ecdsa-p256');
-    const transport = new AcmeTransport({ directoryUrl, accountKeyPem: privateKeyPem, eab, caPem: this.options.ca, requestTimeoutMs, clock: context.clock });
+    const transport = new AcmeTransport({
+      directoryUrl,
+      accountKeyPem: privateKeyPem,
+      eab,
+      caPem: this.options.ca,
+      requestTimeoutMs,
+      clock: context.clock,
+    });
     const response = await transport.post(
       await transport.resourceUrl('newAccount'),
       { termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) },
@@ -173,14 +222,26 @@ export class AcmeIssuer implements Issuer {
     if (!url) throw new Error(`${directoryUrl}: newAccount answered without a Location header`);
     transport.accountUrl = url;
     await context.storage.set(accountKey, { privateKeyPem, url } satisfies StoredAccount);
-    context.logger.info({ ca: directoryUrl, account: url, email: email || undefined }, 'registered ACME account');
+    context.logger.info(
+      { ca: directoryUrl, account: url, email: email || undefined },
+      'registered ACME account',
+    );
     return transport;
   }
 
-  private async waitForRateLimiter(transport: AcmeTransport, request: CertificateRequest, context: IssuerContext, logger: Logger) {
+  private async waitForRateLimiter(
+    transport: AcmeTransport,
+    request: CertificateRequest,
+    context: IssuerContext,
+    logger: Logger,
+  ) {
     const limiter = context.rateLimiters.for(`${transport.directoryUrl}|${transport.accountUrl}`);
     if (limiter.waitMs() <= 0) return limiter.take(request.signal);
-    const fields = { identifiers: request.names, ca: transport.directoryUrl, account: this.options.email ?? context.email };
+    const fields = {
+      identifiers: request.names,
+      ca: transport.directoryUrl,
+      account: this.options.email ?? context.email,
+    };
     logger.info(fields, 'waiting on internal rate limiter');
     await limiter.take(request.signal);
     logger.info(fields, 'done waiting on internal rate limiter');
@@ -209,12 +270,20 @@ export class AcmeIssuer implements Issuer {
     let order = created.body as AcmeOrder;
     try {
       await Promise.all(
-        order.authorizations.map((url) => this.authorize(transport, url, context, logger, triedChallenges, request.signal)),
+        order.authorizations.map((url) =>
+          this.authorize(transport, url, context, logger, triedChallenges, request.signal),
+        ),
       );
     } catch (error) {
       if (error instanceof AcmeProblemError) {
         logger.error(
-          { identifier: request.names[0], problem: error.problem, order: orderUrl, attempt, max_attempts: maxAttempts },
+          {
+            identifier: request.names[0],
+            problem: error.problem,
+            order: orderUrl,
+            attempt,
+            max_attempts: maxAttempts,
+          },
           'validating authorization',
         );
       }
@@ -223,17 +292,34 @@ export class AcmeIssuer implements Issuer {
     }
     logger.info({ order: orderUrl }, 'validations succeeded; finalizing order');
     const privateKeyPem = generatePrivateKeyPem(request.keyType);
-    const [, csrPem] = await acmeClient.crypto.createCsr({ commonName: request.names[0], altNames: request.names }, privateKeyPem);
-    const csr = csrPem.toString().replace(/-----[^-]+-----|\s/g, '').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const [, csrPem] = await acmeClient.crypto.createCsr(
+      { commonName: request.names[0], altNames: request.names },
+      privateKeyPem,
+    );
+    const csr = csrPem
+      .toString()
+      .replace(/-----[^-]+-----|\s/g, '')
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .replace(/=+$/, '');
     const finalized = await transport.post(order.finalize, { csr });
     order = finalized.body as AcmeOrder;
-    order = await this.poll<AcmeOrder>(transport, orderUrl, order, (o) => o.status === 'valid', request.signal);
+    order = await this.poll<AcmeOrder>(
+      transport,
+      orderUrl,
+      order,
+      (o) => o.status === 'valid',
+      request.signal,
+    );
     if (!order.certificate) throw new Error(`${ca}: order ${orderUrl} is valid but has no certificate URL`);
     const download = await transport.post(order.certificate, null);
     const certificatePem = String(download.body);
     const chain = splitPemChain(certificatePem);
     if (chain.length === 0) throw new Error(`${ca}: the certificate download is not a PEM chain`);
-    logger.info({ count: 1, first_url: order.certificate, identifiers: request.names }, 'successfully downloaded available certificate chains');
+    logger.info(
+      { count: 1, first_url: order.certificate, identifiers: request.names },
+      'successfully downloaded available certificate chains',
+    );
     return { certificatePem: `${chain.join('\n')}\n`, privateKeyPem, ca };
   }
 
@@ -254,16 +340,27 @@ export class AcmeIssuer implements Issuer {
     const challenge = authorization.challenges.find((candidate) => candidate.type === type);
     const solver = type ? context.solvers.get(type) : undefined;
     if (!challenge || !solver) {
-      throw new Error(`${identifier}: no enabled challenge solver for the types offered (${[...offered].join(', ')})`);
+      throw new Error(
+        `${identifier}: no enabled challenge solver for the types offered (${[...offered].join(', ')})`,
+      );
     }
     triedChallenges.add(challenge.type);
     const keyAuthorization = await transport.client.getChallengeKeyAuthorization(challenge as never);
     const presented = { type: challenge.type, identifier, token: challenge.token, keyAuthorization };
-    logger.info({ identifier, challenge_type: challenge.type, ca: transport.directoryUrl }, 'trying to solve challenge');
+    logger.info(
+      { identifier, challenge_type: challenge.type, ca: transport.directoryUrl },
+      'trying to solve challenge',
+    );
     await solver.present(presented);
     try {
       await transport.post(challenge.url, {});
-      const done = await this.poll<AcmeAuthorization>(transport, url, undefined, (a) => a.status === 'valid', signal);
+      const done = await this.poll<AcmeAuthorization>(
+        transport,
+        url,
+        undefined,
+        (a) => a.status === 'valid',
+        signal,
+      );
       logger.info({ identifier, authz_status: done.status }, 'authorization finalized');
     } finally {
       await solver.cleanup(presented).catch(() => {});
@@ -287,7 +384,8 @@ export class AcmeIssuer implements Issuer {
         if (isDone(current)) return current;
         if (current.status === 'invalid') throw invalidItemProblem(transport.directoryUrl, url, current);
       }
-      if (Date.now() > deadline) throw new Error(`${url} still ${current?.status ?? 'pending'} after the poll timeout`);
+      if (Date.now() > deadline)
+        throw new Error(`${url} still ${current?.status ?? 'pending'} after the poll timeout`);
       await sleep(retryAfterMs ?? delayMs, signal);
       delayMs = Math.min(delayMs * 2, maxDelayMs);
       const response = await transport.post(url, null);
@@ -299,7 +397,9 @@ export class AcmeIssuer implements Issuer {
 
   private async deactivateAuthorizations(transport: AcmeTransport, order: AcmeOrder): Promise<void> {
     await Promise.all(
-      order.authorizations.map((url) => transport.post(url, { status: 'deactivated' }).catch(() => undefined)),
+      order.authorizations.map((url) =>
+        transport.post(url, { status: 'deactivated' }).catch(() => undefined),
+      ),
     );
   }
 }
@@ -316,7 +416,11 @@ function isTransient(error: unknown): boolean {
 function invalidItemProblem(ca: string, url: string, item: { status: string }): AcmeProblemError {
   const authorization = item as Partial<AcmeAuthorization> & { error?: AcmeProblemError['problem'] };
   const failed = authorization.challenges?.find((challenge) => challenge.error)?.error ?? authorization.error;
-  const problem = failed ?? { type: 'urn:ietf:params:acme:error:malformed', detail: `${url} became invalid`, status: 400 };
+  const problem = failed ?? {
+    type: 'urn:ietf:params:acme:error:malformed',
+    detail: `${url} became invalid`,
+    status: 400,
+  };
   return new AcmeProblemError({ ...problem, status: problem.status ?? 400 }, { ca, url });
 }
 
@@ -346,7 +450,10 @@ export function zeroSSL(
   });
 }
 
-export async function fetchZeroSslEab(eabUrl: string, email: string | undefined): Promise<ExternalAccountBinding> {
+export async function fetchZeroSslEab(
+  eabUrl: string,
+  email: string | undefined,
+): Promise<ExternalAccountBinding> {
   if (!email) throw new Error('ZeroSSL needs an email address (or explicit eab credentials)');
   const response = await fetch(eabUrl, {
     method: 'POST',
@@ -354,7 +461,11 @@ export async function fetchZeroSslEab(eabUrl: string, email: string | undefined)
     body: new URLSearchParams({ email }).toString(),
     signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS),
   });
-  const body = (await response.json().catch(() => ({}))) as { success?: boolean; eab_kid?: string; eab_hmac_key?: string };
+  const body = (await response.json().catch(() => ({}))) as {
+    success?: boolean;
+    eab_kid?: string;
+    eab_hmac_key?: string;
+  };
   if (!response.ok || !body.eab_kid || !body.eab_hmac_key) {
     throw new Error(`ZeroSSL EAB endpoint ${eabUrl} answered HTTP ${response.status} without credentials`);
   }

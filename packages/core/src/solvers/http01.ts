@@ -73,10 +73,12 @@ export class Http01Solver implements ChallengeSolver {
     let record = this.active.get(token);
     const distributed = !record;
     if (!record) {
-      record = await this.storage.get<ChallengeRecord>(storageKeys.challenge(token)).catch((error: unknown) => {
-        this.logger.error({ error: String(error), token }, 'reading challenge from storage');
-        return undefined;
-      });
+      record = await this.storage
+        .get<ChallengeRecord>(storageKeys.challenge(token))
+        .catch((error: unknown) => {
+          this.logger.error({ error: String(error), token }, 'reading challenge from storage');
+          return undefined;
+        });
     }
     if (!record || record.identifier.replace(/^\*\./, '') !== host) return notFound;
     this.logger.info(
