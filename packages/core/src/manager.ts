@@ -21,8 +21,12 @@ import { isInternalName, normalizeName, wildcardFor } from './names.js';
 import { type IssuerPauses, newPolicyState, obtainFromIssuers, type PolicyState } from './policy.js';
 import { isDnsOrConnectionProblem } from './problems.js';
 import { type RateLimitOptions, RateLimiters } from './ratelimit.js';
+import { replacingIssuer } from './ari.js';
+import { Maintenance, type MaintenanceHost, type RenewalRequest } from './maintenance.js';
+import { DEFAULT_RENEWAL_CHECK_INTERVAL_MS, DEFAULT_RENEWAL_WINDOW_RATIO, type RenewalOptions } from './renewal.js';
 import { createSNICallback, type SNICallback } from './sni.js';
 import { type HttpChallengeRequest, type HttpChallengeResponse, Http01Solver, hostWithoutPort } from './solvers/http01.js';
+import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
 import { storageKeys } from './storage/keys.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
@@ -44,11 +48,14 @@ export interface CertManagerOptions {
   storage?: Keyv | string;
   /** Default: lock files beside the file store, Redis for a Redis Keyv, else in-process. */
   locker?: Locker;
-  challenges?: { http01?: boolean };
+  /** Challenge types; TLS-ALPN-01 works once a TLS server is handed to `serveTlsAlpnChallenges()`. */
+  challenges?: { http01?: boolean; tlsAlpn01?: boolean };
   retry?: RetryOptions;
   /** Used to notice a DNS fix early while a failed name waits; default: the system's resolver. */
   resolver?: DnsResolver;
   rateLimit?: RateLimitOptions;
+  /** When to renew (default: a third of the lifetime left) and how often to look (default: 10 minutes). */
+  renewal?: RenewalOptions;
   keyType?: KeyType;
   logger?: Logger;
   clock?: Clock;
@@ -64,6 +71,7 @@ export interface ManagedCertificate extends CertificateInfo {
 export interface CertManagerEvents {
   cert_obtaining: [{ identifier: string; attempt: number }];
   cert_obtained: [{ identifier: string; issuer: string; ca: string; renewal: boolean }];
+  cert_renewed: [{ identifier: string; issuer: string; ca: string; reason: string; old_serial: string; serial: string }];
   cert_failed: [{ identifier: string; error: unknown; attempt: number; retrying_in: number }];
   cert_giving_up: [{ identifier: string; error: unknown; attempts: number; elapsed: number }];
   cached_managed_cert: [{ identifier: string; issuer: string; source: 'storage' }];
@@ -94,6 +102,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly clock: Clock;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly http01: Http01Solver;
+  private readonly tlsAlpn01: TlsAlpn01Solver;
   private readonly context: IssuerContext;
   private readonly issuers: Issuer[];
   private readonly internalIssuer: Issuer;
@@ -104,6 +113,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly obtaining = new Map<string, Promise<void>>();
   private readonly managed = new Set<string>();
   private readonly stop = new AbortController();
+  private readonly maintenance: Maintenance;
+  /** Names whose backoff wait the maintenance loop may cut short (emergency, or renewed elsewhere). */
+  private readonly hurries = new Map<string, AbortController>();
 
   constructor(readonly options: CertManagerOptions = {}) {
     super();
@@ -114,6 +126,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.locker = options.locker ?? createDefaultLocker(this.storage, { log: this.logger.child({ logger: 'locks' }) });
     this.cache = new CertificateCache(options.cacheCapacity);
     this.http01 = new Http01Solver(this.storage, this.logger.child({ logger: 'http' }));
+    this.tlsAlpn01 = new TlsAlpn01Solver(this.storage, this.logger.child({ logger: 'tls' }));
     const solvers = new Map<string, ChallengeSolver>();
     if (options.challenges?.http01 !== false) solvers.set('http-01', this.http01);
     this.context = {
@@ -129,12 +142,27 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.resolver = options.resolver ?? new Resolver();
     // Every waiting obtain, poll and lock listens on this one signal: thousands of names are normal.
     setMaxListeners(0, this.stop.signal);
+    const windowRatio = options.renewal?.windowRatio ?? DEFAULT_RENEWAL_WINDOW_RATIO;
+    const checkIntervalMs = options.renewal?.checkIntervalMs ?? DEFAULT_RENEWAL_CHECK_INTERVAL_MS;
+    if (!(windowRatio > 0 && windowRatio < 1)) throw new RangeError(`renewal.windowRatio must be between 0 and 1: ${windowRatio}`);
+    if (!(checkIntervalMs > 0)) throw new RangeError(`renewal.checkIntervalMs must be positive: ${checkIntervalMs}`);
+    this.maintenance = new Maintenance({
+      host: this.maintenanceHost(),
+      storage: this.storage,
+      locker: this.locker,
+      clock: this.clock,
+      logger: this.logger,
+      issuerContext: this.context,
+      windowRatio,
+      checkIntervalMs,
+    });
   }
 
   /** Starts managing `names`: serves a usable stored certificate, otherwise obtains one in the background. */
   async manage(names: string[]): Promise<void> {
     const normalized = names.map(normalizeName);
     await Promise.all(normalized.map((name) => this.manageOne(name)));
+    if (!this.stop.signal.aborted) this.maintenance.start();
   }
 
   /** Resolves when certificates for `names` (default: every managed name) are in the cache; rejects on give-up. */
@@ -155,6 +183,16 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     return { SNICallback: createSNICallback(this.cache) };
   }
 
+  /**
+   * Lets `server` (the HTTPS server using `httpsOptions()`) answer TLS-ALPN-01 challenges, and enables that
+   * challenge type. Adapters call it from `listen()`.
+   */
+  serveTlsAlpnChallenges(server: tls.Server): void {
+    if (this.options.challenges?.tlsAlpn01 === false) return;
+    this.tlsAlpn01.attach(server);
+    this.context.solvers.set('tls-alpn-01', this.tlsAlpn01);
+  }
+
   /** Answers an ACME HTTP-01 request; `undefined` when the request is not one (let the app handle it). */
   handleHttpChallenge(request: HttpChallengeRequest): Promise<HttpChallengeResponse | undefined> {
     return this.http01.answer(request);
@@ -167,6 +205,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
 
   /** Stops background work and releases held locks. Cached certificates keep being served. */
   async close(): Promise<void> {
+    await this.maintenance.stop();
     this.stop.abort(new Error('certificate manager closed'));
     await Promise.allSettled(this.obtaining.values());
     await this.locker.close();
@@ -187,12 +226,39 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.obtainInBackground(name);
   }
 
+  /** What the maintenance loop may see and do; it renews through the same obtain machinery. */
+  private maintenanceHost(): MaintenanceHost {
+    return {
+      managedNames: () => this.managed,
+      cached: (name) => this.cache.get(name),
+      isBusy: (name) => this.obtaining.has(name),
+      loadFromStorage: (name) => this.loadFromStorage(name),
+      adopt: (name, certificate) => {
+        this.cache.set(certificate);
+        this.emit('cached_managed_cert', { identifier: name, issuer: certificate.issuerKey, source: 'storage' });
+        const fields = { identifier: name, issuer: certificate.issuerKey, serial: certificate.info.serialNumber };
+        this.logger.child({ logger: 'tls.maintenance' }).info(fields, 'loaded renewed certificate from storage');
+      },
+      renew: (name, renewal) => {
+        if (!this.stop.signal.aborted && !this.obtaining.has(name)) this.obtainInBackground(name, renewal);
+      },
+      hurry: (name) => {
+        const hurry = this.hurries.get(name);
+        hurry?.abort();
+        return Boolean(hurry);
+      },
+      issuer: (key) => [...this.issuers, this.internalIssuer].find((issuer) => issuer.key === key),
+    };
+  }
+
   private issuersFor(name: string): Issuer[] {
     return isInternalName(name) ? [this.internalIssuer] : this.issuers;
   }
 
   /** The stored certificate for `name`, if one is readable; a corrupt entry is logged and ignored (replaced later). */
   private async loadFromStorage(name: string): Promise<CachedCertificate | undefined> {
+    // After a renewal from a fallback issuer, the first issuer's entry is the older one: take the newest.
+    let newest: CachedCertificate | undefined;
     for (const issuer of this.issuersFor(name)) {
       const key = storageKeys.certificate(issuer.key, name);
       let record: StoredCertificate | undefined;
@@ -211,33 +277,38 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         if (!info.names.includes(name) && !(wildcard && info.names.includes(wildcard))) {
           throw new Error(`certificate does not cover ${name}`);
         }
-        return CertificateCache.entry({ info, issuerKey: issuer.key, certificatePem: record.certificatePem, privateKeyPem: record.privateKeyPem });
+        const entry = CertificateCache.entry({ info, issuerKey: issuer.key, certificatePem: record.certificatePem, privateKeyPem: record.privateKeyPem });
+        if (!newest || entry.info.notAfter > newest.info.notAfter) newest = entry;
       } catch (error) {
         this.logger.error({ identifier: name, key, ...errorFields(error) }, 'unusable certificate in storage; a new one will be obtained');
       }
     }
-    return undefined;
+    return newest;
   }
 
-  private obtainInBackground(name: string): void {
-    const run = this.obtainWithRetries(name).finally(() => this.obtaining.delete(name));
+  private obtainInBackground(name: string, renewal?: RenewalRequest): void {
+    const run = this.obtainWithRetries(name, renewal).finally(() => this.obtaining.delete(name));
     run.catch(() => {}); // failures are logged and emitted; ready() callers see the rejection
     this.obtaining.set(name, run);
   }
 
-  /** Attempts on the backoff schedule until a certificate is cached, the manager closes, or the time is up. */
-  private async obtainWithRetries(name: string): Promise<void> {
+  /**
+   * Attempts on the backoff schedule until a certificate is cached, the manager closes, or the time is up.
+   * A renewal (`renewal` set) runs the same way; the certificate it replaces is served meanwhile.
+   */
+  private async obtainWithRetries(name: string, renewal?: RenewalRequest): Promise<void> {
     const intervalsMs = this.options.retry?.intervalsMs ?? DEFAULT_RETRY_INTERVALS_MS;
     const maxDurationMs = this.options.retry?.maxDurationMs ?? DEFAULT_MAX_RETRY_DURATION_MS;
-    const logger = this.logger.child({ logger: 'tls.obtain' });
+    const logger = this.logger.child({ logger: renewal ? 'tls.renew' : 'tls.obtain' });
+    const verb = renewal ? 'renewing' : 'obtaining';
     const startedAt = this.clock.now();
     for (let attempt = 1; ; attempt++) {
       this.stop.signal.throwIfAborted();
       this.emit('cert_obtaining', { identifier: name, attempt });
-      logger.info({ identifier: name, attempt }, 'obtaining certificate');
+      logger.info({ identifier: name, attempt, ...(renewal && { reason: renewal.reason }) }, `${verb} certificate`);
       try {
-        await this.obtainOnce(name);
-        logger.info({ identifier: name }, 'certificate obtained successfully');
+        await this.obtainOnce(name, renewal);
+        logger.info({ identifier: name }, renewal ? 'certificate renewed successfully' : 'certificate obtained successfully');
         return;
       } catch (error) {
         if (this.stop.signal.aborted) throw error;
@@ -245,7 +316,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         const delayMs = retryDelayMs(attempt, intervalsMs);
         if (elapsedMs + delayMs > maxDurationMs) {
           this.emit('cert_giving_up', { identifier: name, error, attempts: attempt, elapsed: elapsedMs / 1000 });
-          logger.error({ identifier: name, attempts: attempt, elapsed: elapsedMs / 1000, max_duration: maxDurationMs / 1000, ...errorFields(error) }, 'giving up on obtaining certificate');
+          logger.error({ identifier: name, attempts: attempt, elapsed: elapsedMs / 1000, max_duration: maxDurationMs / 1000, ...errorFields(error) }, `giving up on ${verb} certificate`);
           throw error;
         }
         this.emit('cert_failed', { identifier: name, error, attempt, retrying_in: delayMs / 1000 });
@@ -253,17 +324,33 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
           { identifier: name, ...errorFields(error), attempt, retrying_in: delayMs / 1000, elapsed: elapsedMs / 1000, max_duration: maxDurationMs / 1000 },
           'will retry',
         );
-        await this.waitBeforeRetry(name, delayMs, error);
+        const hurry = new AbortController();
+        this.hurries.set(name, hurry);
+        try {
+          await this.waitBeforeRetry(name, delayMs, error, AbortSignal.any([this.stop.signal, hurry.signal]));
+        } catch (reason) {
+          if (this.stop.signal.aborted || !hurry.signal.aborted) throw reason;
+          logger.info({ identifier: name, attempt }, 'retrying before the backoff schedule: maintenance asked for it');
+        } finally {
+          this.hurries.delete(name);
+        }
       }
     }
   }
 
-  /** One attempt under the name's lock: re-check storage (another instance may have finished), then ask the issuers. */
-  private async obtainOnce(name: string): Promise<void> {
+  /**
+   * One attempt under the name's lock: re-check storage (another instance may have finished: a usable
+   * certificate, or for a renewal one that already replaced `renewal.replacing`), then ask the issuers.
+   */
+  private async obtainOnce(name: string, renewal?: RenewalRequest): Promise<void> {
     const lock = await this.locker.acquire(`cert:${name}`, { signal: this.stop.signal });
     try {
       const stored = await this.loadFromStorage(name);
-      if (stored && stored.info.notAfter > this.clock.now()) {
+      const replacing = renewal?.replacing.info;
+      const doneElsewhere = replacing
+        ? stored && stored.info.serialNumber !== replacing.serialNumber && stored.info.notAfter >= replacing.notAfter
+        : stored && stored.info.notAfter > this.clock.now();
+      if (stored && doneElsewhere) {
         this.cache.set(stored);
         this.logger.info({ identifier: name, issuer: stored.issuerKey }, 'certificate obtained by another instance; loaded from storage');
         return;
@@ -271,7 +358,11 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       let state = this.policyStates.get(name);
       if (!state) this.policyStates.set(name, (state = newPolicyState()));
       const request = { names: [name], keyType: this.options.keyType ?? 'ecdsa-p256', signal: this.stop.signal };
-      const { certificate, issuer } = await obtainFromIssuers({ ...request }, this.issuersFor(name), state, this.pauses, this.context);
+      const ariCertificateId = renewal?.ariCertificateId;
+      const issuers = this.issuersFor(name).map((candidate) =>
+        ariCertificateId && candidate.key === renewal.replacing.issuerKey ? replacingIssuer(candidate, ariCertificateId, this.logger.child({ logger: 'tls.renew' })) : candidate,
+      );
+      const { certificate, issuer } = await obtainFromIssuers({ ...request }, issuers, state, this.pauses, this.context);
       const info = readCertificateInfo(certificate.certificatePem);
       const entry = CertificateCache.entry({ info, issuerKey: issuer.key, certificatePem: certificate.certificatePem, privateKeyPem: certificate.privateKeyPem });
       const record: StoredCertificate = {
@@ -285,7 +376,11 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       await this.storage.set(storageKeys.certificate(issuer.key, name), record);
       this.cache.set(entry);
       this.policyStates.delete(name);
-      this.emit('cert_obtained', { identifier: name, issuer: issuer.key, ca: certificate.ca, renewal: Boolean(stored) });
+      this.emit('cert_obtained', { identifier: name, issuer: issuer.key, ca: certificate.ca, renewal: Boolean(renewal ?? stored) });
+      if (renewal) {
+        const renewed = { identifier: name, issuer: issuer.key, ca: certificate.ca, reason: renewal.reason };
+        this.emit('cert_renewed', { ...renewed, old_serial: renewal.replacing.info.serialNumber, serial: info.serialNumber });
+      }
     } finally {
       this.logger.child({ logger: 'tls.obtain' }).info({ identifier: name }, 'releasing lock');
       await lock.release();
@@ -296,14 +391,14 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
    * Sleeps until the next attempt. After a DNS or connection failure it also re-resolves the name every
    * `dnsRecheckMs` and wakes up as soon as the answer changes (Caddy waits for the schedule).
    */
-  private async waitBeforeRetry(name: string, delayMs: number, error: unknown): Promise<void> {
-    if (!isDnsOrConnectionProblem(unwrap(error))) return this.sleep(delayMs, this.stop.signal);
+  private async waitBeforeRetry(name: string, delayMs: number, error: unknown, signal: AbortSignal): Promise<void> {
+    if (!isDnsOrConnectionProblem(unwrap(error))) return this.sleep(delayMs, signal);
     const recheckMs = this.options.retry?.dnsRecheckMs ?? DEFAULT_DNS_RECHECK_MS;
     const host = name.replace(/^\*\./, '');
     const before = await this.dnsAnswer(host);
     const wake = new AbortController();
-    const onStop = () => wake.abort(this.stop.signal.reason);
-    this.stop.signal.addEventListener('abort', onStop, { once: true });
+    const onStop = () => wake.abort(signal.reason);
+    signal.addEventListener('abort', onStop, { once: true });
     const watch = async () => {
       while (!wake.signal.aborted) {
         await this.sleep(recheckMs, wake.signal);
@@ -318,10 +413,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     try {
       await this.sleep(delayMs, wake.signal);
     } catch (reason) {
-      if (this.stop.signal.aborted) throw reason;
+      if (signal.aborted) throw reason;
     } finally {
       wake.abort();
-      this.stop.signal.removeEventListener('abort', onStop);
+      signal.removeEventListener('abort', onStop);
     }
   }
 

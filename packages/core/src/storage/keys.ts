@@ -11,6 +11,7 @@ export const storageKeys = {
   certificatesPrefix: 'certificates/',
   account: (issuerKey: string, email: string) => `accounts/${issuerKey}/${email || 'default'}`,
   challenge: (token: string) => `challenges/${token}`,
+  tlsAlpnChallenge: (name: string) => `challenges/tls-alpn-01/${nameSegment(name)}`,
   /** The CA's ARI window and the renewal time picked inside it, shared so every instance renews at the same time. */
   renewalInfo: (issuerKey: string, name: string) => `renewal_info/${issuerKey}/${nameSegment(name)}`,
   renewalInfoPrefix: 'renewal_info/',
