@@ -1,6 +1,6 @@
 /** @module test/support/processes — start helper processes, capture their output, wait until ready, stop them. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
@@ -114,13 +114,22 @@ export async function stopAllProcesses(): Promise<void> {
   await Promise.all([...registry.processes].map((child) => child.stop()));
 }
 
-/** Whether a PID still exists (`process.kill(pid, 0)` does not throw). */
+/**
+ * Whether a PID still runs: `process.kill(pid, 0)` does not throw and (on Linux) it is not a zombie. Orphans
+ * killed at exit stay zombies until PID 1 reaps them, which on this VM takes up to ~2 s.
+ */
 export function isPidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state …"; comm may contain spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 

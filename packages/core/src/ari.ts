@@ -70,7 +70,8 @@ export class RenewalInfoClient {
   private async renewalInfoUrl(signal?: AbortSignal): Promise<string | undefined> {
     if (!this.directory || Date.now() - this.directory.fetchedAtMs > DIRECTORY_MAX_AGE_MS) {
       const response = await this.get(this.options.directoryUrl, signal);
-      if (response.status !== 200) throw new Error(`${this.options.directoryUrl} answered HTTP ${response.status}`);
+      if (response.status !== 200)
+        throw new Error(`${this.options.directoryUrl} answered HTTP ${response.status}`);
       const directory = JSON.parse(response.body) as { renewalInfo?: unknown };
       const renewalInfoUrl = typeof directory.renewalInfo === 'string' ? directory.renewalInfo : undefined;
       this.directory = { renewalInfoUrl, fetchedAtMs: Date.now() };
@@ -79,22 +80,37 @@ export class RenewalInfoClient {
   }
 
   /** One GET on a fresh connection: maintenance asks rarely, and nothing is left open after `close()`. */
-  private get(url: string, signal?: AbortSignal): Promise<{ status: number; body: string; retryAfter?: string }> {
+  private get(
+    url: string,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; body: string; retryAfter?: string }> {
     return new Promise((resolve, reject) => {
       const request = https.request(
         url,
-        { method: 'GET', agent: false, ca: this.options.caPem, timeout: this.options.requestTimeoutMs, signal },
+        {
+          method: 'GET',
+          agent: false,
+          ca: this.options.caPem,
+          timeout: this.options.requestTimeoutMs,
+          signal,
+        },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
           response.on('error', reject);
           response.on('end', () => {
             const retryAfter = response.headers['retry-after'];
-            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfter });
+            resolve({
+              status: response.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString('utf8'),
+              retryAfter,
+            });
           });
         },
       );
-      request.on('timeout', () => request.destroy(new Error(`no answer within ${this.options.requestTimeoutMs} ms`)));
+      request.on('timeout', () =>
+        request.destroy(new Error(`no answer within ${this.options.requestTimeoutMs} ms`)),
+      );
       request.on('error', reject);
       request.end();
     });
@@ -103,7 +119,10 @@ export class RenewalInfoClient {
 
 /** Validates a renewalInfo body: RFC 9773 requires both bounds, and the end after the start. */
 export function parseRenewalInfo(url: string, body: string, retryAfterMs?: number): RenewalInfo {
-  const parsed = JSON.parse(body) as { suggestedWindow?: { start?: unknown; end?: unknown }; explanationURL?: unknown };
+  const parsed = JSON.parse(body) as {
+    suggestedWindow?: { start?: unknown; end?: unknown };
+    explanationURL?: unknown;
+  };
   const start = Date.parse(String(parsed.suggestedWindow?.start));
   const end = Date.parse(String(parsed.suggestedWindow?.end));
   if (Number.isNaN(start) || Number.isNaN(end) || end <= start) {
@@ -119,7 +138,11 @@ export function parseRenewalInfo(url: string, body: string, retryAfterMs?: numbe
 
 /** An issuer that can answer ARI for the certificates it issued. */
 export interface RenewalInfoSource {
-  renewalInfo(certificatePem: string, context: IssuerContext, signal?: AbortSignal): Promise<RenewalInfo | undefined>;
+  renewalInfo(
+    certificatePem: string,
+    context: IssuerContext,
+    signal?: AbortSignal,
+  ): Promise<RenewalInfo | undefined>;
 }
 
 export function hasRenewalInfo(issuer: Issuer): issuer is Issuer & RenewalInfoSource {

@@ -94,13 +94,12 @@ function sweepsStaleLocks(locker: Locker): locker is Locker & StaleLockSweeper {
 export class Maintenance {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
-  private cleaning?: Promise<void>;
   private readonly stopping = new AbortController();
   private readonly logger: Logger;
-  /** Certificate id → time before which a failing ARI endpoint is not asked again. */
-  private readonly ariRetryAtMs = new Map<string, number>();
-  /** `<serial>:<reason>` of certificates whose backoff wait was already cut short once. */
-  private readonly hurried = new Set<string>();
+  /** Name → the certificate id whose ARI request failed, and when to ask again. */
+  private readonly ariRetryAt = new Map<string, { certificateId: string; atMs: number }>();
+  /** Name → `<serial>:<reason>` whose backoff wait was already cut short: once per certificate and reason. */
+  private readonly hurried = new Map<string, string>();
 
   constructor(private readonly options: MaintenanceOptions) {
     this.logger = options.logger.child({ logger: 'tls.maintenance' });
@@ -112,12 +111,12 @@ export class Maintenance {
     this.schedule();
   }
 
-  /** Stops the loop and waits for a pass or a cleaning in progress to finish. */
+  /** Stops the loop and waits for a pass in progress to wind down (its waits are aborted). */
   async stop(): Promise<void> {
     this.stopping.abort(new Error('maintenance stopped'));
     clearTimeout(this.timer);
     this.timer = undefined;
-    await Promise.allSettled([this.running, this.cleaning]);
+    await this.running;
   }
 
   /** One pass over every managed name, then storage cleaning if a day has passed. Exposed for tests. */
@@ -130,15 +129,10 @@ export class Maintenance {
         this.logger.error({ identifier: name, ...errorFields(error) }, 'maintaining certificate');
       });
     });
-    if (!this.cleaning && !this.stopping.signal.aborted) {
-      this.cleaning = this.cleanStorageIfDue()
-        .catch((error: unknown) => {
-          if (!this.stopping.signal.aborted) this.logger.error(errorFields(error), 'cleaning storage');
-        })
-        .finally(() => {
-          this.cleaning = undefined;
-        });
-    }
+    if (this.stopping.signal.aborted) return;
+    await this.cleanStorageIfDue().catch((error: unknown) => {
+      if (!this.stopping.signal.aborted) this.logger.error(errorFields(error), 'cleaning storage');
+    });
   }
 
   private schedule(): void {
@@ -185,9 +179,12 @@ export class Maintenance {
       // Already renewing; in an emergency the backoff wait (up to hours) is cut short, once per certificate.
       const urgent = decision.reason === 'emergency' || decision.reason === 'expired';
       const key = `${current.info.serialNumber}:${decision.reason}`;
-      if (urgent && !this.hurried.has(key) && host.hurry(name)) {
-        this.hurried.add(key);
-        this.logger.error(fields, 'certificate expires soon and its renewal is waiting to retry; retrying now');
+      if (urgent && this.hurried.get(name) !== key && host.hurry(name)) {
+        this.hurried.set(name, key);
+        this.logger.error(
+          fields,
+          'certificate expires soon and its renewal is waiting to retry; retrying now',
+        );
       }
       return;
     }
@@ -210,7 +207,10 @@ export class Maintenance {
    * The selected time is chosen and stored under a lock, so all instances use the same one; a new window
    * that still contains the old selected time keeps it.
    */
-  private async renewalInfo(name: string, current: CachedCertificate): Promise<StoredRenewalInfo | undefined> {
+  private async renewalInfo(
+    name: string,
+    current: CachedCertificate,
+  ): Promise<StoredRenewalInfo | undefined> {
     const { storage, clock, host } = this.options;
     const issuer = host.issuer(current.issuerKey);
     if (!issuer || !hasRenewalInfo(issuer)) return undefined;
@@ -231,12 +231,17 @@ export class Maintenance {
     const stored = await readStored();
     const now = clock.now();
     if (stored && stored.nextCheckMs > now) return stored;
-    if ((this.ariRetryAtMs.get(certificateId) ?? 0) > now) return stored;
+    const failed = this.ariRetryAt.get(name);
+    if (failed?.certificateId === certificateId && failed.atMs > now) return stored;
     let info: RenewalInfo | undefined;
     try {
-      info = await issuer.renewalInfo(current.certificatePem, this.options.issuerContext, this.stopping.signal);
+      info = await issuer.renewalInfo(
+        current.certificatePem,
+        this.options.issuerContext,
+        this.stopping.signal,
+      );
     } catch (error) {
-      this.ariRetryAtMs.set(certificateId, now + ARI_ERROR_RETRY_MS);
+      this.ariRetryAt.set(name, { certificateId, atMs: now + ARI_ERROR_RETRY_MS });
       this.logger.warn(
         { identifier: name, issuer: issuer.key, certificate_id: certificateId, ...errorFields(error) },
         'could not get ACME renewal information; using the stored window or the lifetime ratio',
@@ -244,7 +249,7 @@ export class Maintenance {
       return stored;
     }
     if (!info) return undefined; // The CA offers no ARI (the issuer caches its directory, so this is cheap).
-    this.ariRetryAtMs.delete(certificateId);
+    this.ariRetryAt.delete(name);
     const lock = await this.options.locker.acquire(ariLock(name), { signal: this.stopping.signal });
     try {
       const latest = await readStored();
@@ -290,10 +295,15 @@ export class Maintenance {
     if (last && clock.now() - last.cleanedAtMs < STORAGE_CLEAN_INTERVAL_MS) return;
     const lock = await locker.acquire(CLEAN_LOCK, { signal: this.stopping.signal });
     try {
-      const latest = await storage.get<{ cleanedAtMs: number }>(storageKeys.lastClean()).catch(() => undefined);
+      const latest = await storage
+        .get<{ cleanedAtMs: number }>(storageKeys.lastClean())
+        .catch(() => undefined);
       if (latest && clock.now() - latest.cleanedAtMs < STORAGE_CLEAN_INTERVAL_MS) return;
       const cutoffMs = clock.now() - EXPIRED_CERTIFICATE_RETENTION_MS;
-      const listed = await listEntries(storage, [storageKeys.certificatesPrefix, storageKeys.renewalInfoPrefix]);
+      const listed = await listEntries(storage, [
+        storageKeys.certificatesPrefix,
+        storageKeys.renewalInfoPrefix,
+      ]);
       if (!listed) {
         this.logger.info({}, 'storage cannot list its keys; skipping cleaning of expired certificates');
       }
@@ -306,7 +316,10 @@ export class Maintenance {
         await storage.delete(key);
         if (key.startsWith(storageKeys.certificatesPrefix)) {
           certificates++;
-          this.logger.info({ key, expired_at: new Date(notAfter).toISOString() }, 'deleted expired certificate');
+          this.logger.info(
+            { key, expired_at: new Date(notAfter).toISOString() },
+            'deleted expired certificate',
+          );
         } else {
           renewalInfos++;
         }
@@ -314,7 +327,11 @@ export class Maintenance {
       const locks = sweepsStaleLocks(locker) ? await locker.removeStaleLocks() : 0;
       await storage.set(storageKeys.lastClean(), { cleanedAtMs: clock.now() });
       this.logger.info(
-        { certificates_removed: certificates, renewal_info_removed: renewalInfos, stale_locks_removed: locks },
+        {
+          certificates_removed: certificates,
+          renewal_info_removed: renewalInfos,
+          stale_locks_removed: locks,
+        },
         'finished cleaning storage',
       );
     } finally {
@@ -326,7 +343,9 @@ export class Maintenance {
 /** A stored certificate replaces the cached one when it is a different, longer-lived certificate. */
 function isNewer(stored: CachedCertificate, cached: CachedCertificate | undefined): boolean {
   if (!cached) return true;
-  return stored.info.serialNumber !== cached.info.serialNumber && stored.info.notAfter >= cached.info.notAfter;
+  return (
+    stored.info.serialNumber !== cached.info.serialNumber && stored.info.notAfter >= cached.info.notAfter
+  );
 }
 
 function clampRecheck(retryAfterMs: number | undefined): number {
@@ -357,7 +376,10 @@ interface ListableStore {
  * The entries under `prefixes`, read through the store's own iterator (Keyv 5 wires `keyv.iterator` only for
  * some adapters). A corrupt entry is skipped, not fatal. `undefined` when the store cannot list.
  */
-async function listEntries(storage: Storage, prefixes: string[]): Promise<Array<[string, unknown]> | undefined> {
+async function listEntries(
+  storage: Storage,
+  prefixes: string[],
+): Promise<Array<[string, unknown]> | undefined> {
   const keyv = storage.keyv;
   const store = keyv.store as ListableStore | Map<string, unknown>;
   const namespace = keyv.namespace;
@@ -367,8 +389,10 @@ async function listEntries(storage: Storage, prefixes: string[]): Promise<Array<
   else return undefined;
   const entries: Array<[string, unknown]> = [];
   for await (const [prefixed, data] of raw) {
-    const key = namespace && prefixed.startsWith(`${namespace}:`) ? prefixed.slice(namespace.length + 1) : prefixed;
-    if (namespace && key === prefixed) continue; // Another namespace's entry.
+    // The file store and a Map yield `<namespace>:<key>`; Redis strips its own prefix. A Map also holds other
+    // namespaces' entries, which the prefix filter below drops.
+    const key =
+      namespace && prefixed.startsWith(`${namespace}:`) ? prefixed.slice(namespace.length + 1) : prefixed;
     if (!prefixes.some((prefix) => key.startsWith(prefix))) continue;
     try {
       const envelope = (await keyv.deserializeData(data as string)) as { value?: unknown } | undefined;
@@ -380,7 +404,11 @@ async function listEntries(storage: Storage, prefixes: string[]): Promise<Array<
   return entries;
 }
 
-async function forEachConcurrently<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+async function forEachConcurrently<T>(
+  items: T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {

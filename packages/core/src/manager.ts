@@ -71,7 +71,9 @@ export interface ManagedCertificate extends CertificateInfo {
 export interface CertManagerEvents {
   cert_obtaining: [{ identifier: string; attempt: number }];
   cert_obtained: [{ identifier: string; issuer: string; ca: string; renewal: boolean }];
-  cert_renewed: [{ identifier: string; issuer: string; ca: string; reason: string; old_serial: string; serial: string }];
+  cert_renewed: [
+    { identifier: string; issuer: string; ca: string; reason: string; old_serial: string; serial: string },
+  ];
   cert_failed: [{ identifier: string; error: unknown; attempt: number; retrying_in: number }];
   cert_giving_up: [{ identifier: string; error: unknown; attempts: number; elapsed: number }];
   cached_managed_cert: [{ identifier: string; issuer: string; source: 'storage' }];
@@ -139,12 +141,15 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     };
     this.issuers = options.issuers ?? [letsEncrypt(), ...(options.email ? [zeroSSL()] : [])];
     this.internalIssuer = internal();
-    this.resolver = options.resolver ?? new Resolver();
+    // A DNS check is a hint, not a verdict: a slow resolver must not hold up the retry schedule.
+    this.resolver = options.resolver ?? new Resolver({ timeout: 2_000, tries: 2 });
     // Every waiting obtain, poll and lock listens on this one signal: thousands of names are normal.
     setMaxListeners(0, this.stop.signal);
     const windowRatio = options.renewal?.windowRatio ?? DEFAULT_RENEWAL_WINDOW_RATIO;
     const checkIntervalMs = options.renewal?.checkIntervalMs ?? DEFAULT_RENEWAL_CHECK_INTERVAL_MS;
-    if (!(windowRatio > 0 && windowRatio < 1)) throw new RangeError(`renewal.windowRatio must be between 0 and 1: ${windowRatio}`);
+    if (!(windowRatio > 0 && windowRatio < 1)) {
+      throw new RangeError(`renewal.windowRatio must be between 0 and 1: ${windowRatio}`);
+    }
     if (!(checkIntervalMs > 0)) throw new RangeError(`renewal.checkIntervalMs must be positive: ${checkIntervalMs}`);
     this.maintenance = new Maintenance({
       host: this.maintenanceHost(),
@@ -207,6 +212,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   async close(): Promise<void> {
     await this.maintenance.stop();
     this.stop.abort(new Error('certificate manager closed'));
+    if (this.resolver instanceof Resolver) this.resolver.cancel();
     await Promise.allSettled(this.obtaining.values());
     await this.locker.close();
     for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
@@ -223,7 +229,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       if (stored.info.notAfter > this.clock.now()) return;
       this.logger.error({ identifier: name, expired_at: new Date(stored.info.notAfter).toISOString() }, 'stored certificate has expired; serving it until a new one arrives');
     }
-    this.obtainInBackground(name);
+    this.obtainInBackground(name, stored && { replacing: stored, reason: 'expired' });
   }
 
   /** What the maintenance loop may see and do; it renews through the same obtain machinery. */
@@ -235,8 +241,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       loadFromStorage: (name) => this.loadFromStorage(name),
       adopt: (name, certificate) => {
         this.cache.set(certificate);
-        this.emit('cached_managed_cert', { identifier: name, issuer: certificate.issuerKey, source: 'storage' });
-        const fields = { identifier: name, issuer: certificate.issuerKey, serial: certificate.info.serialNumber };
+        const { issuerKey: issuer, info } = certificate;
+        this.emit('cached_managed_cert', { identifier: name, issuer, source: 'storage' });
+        const fields = { identifier: name, issuer, serial: info.serialNumber };
         this.logger.child({ logger: 'tls.maintenance' }).info(fields, 'loaded renewed certificate from storage');
       },
       renew: (name, renewal) => {
@@ -308,7 +315,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       logger.info({ identifier: name, attempt, ...(renewal && { reason: renewal.reason }) }, `${verb} certificate`);
       try {
         await this.obtainOnce(name, renewal);
-        logger.info({ identifier: name }, renewal ? 'certificate renewed successfully' : 'certificate obtained successfully');
+        logger.info({ identifier: name }, `certificate ${renewal ? 'renewed' : 'obtained'} successfully`);
         return;
       } catch (error) {
         if (this.stop.signal.aborted) throw error;
@@ -319,6 +326,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
           logger.error({ identifier: name, attempts: attempt, elapsed: elapsedMs / 1000, max_duration: maxDurationMs / 1000, ...errorFields(error) }, `giving up on ${verb} certificate`);
           throw error;
         }
+        // Taken before anyone hears of the failure, so a DNS fix made right after it is still noticed.
+        const dnsAtFailure = isDnsOrConnectionProblem(unwrap(error)) ? await this.dnsAnswer(name) : undefined;
         this.emit('cert_failed', { identifier: name, error, attempt, retrying_in: delayMs / 1000 });
         logger.error(
           { identifier: name, ...errorFields(error), attempt, retrying_in: delayMs / 1000, elapsed: elapsedMs / 1000, max_duration: maxDurationMs / 1000 },
@@ -327,7 +336,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         const hurry = new AbortController();
         this.hurries.set(name, hurry);
         try {
-          await this.waitBeforeRetry(name, delayMs, error, AbortSignal.any([this.stop.signal, hurry.signal]));
+          await this.waitBeforeRetry(name, delayMs, dnsAtFailure, AbortSignal.any([this.stop.signal, hurry.signal]));
         } catch (reason) {
           if (this.stop.signal.aborted || !hurry.signal.aborted) throw reason;
           logger.info({ identifier: name, attempt }, 'retrying before the backoff schedule: maintenance asked for it');
@@ -359,8 +368,11 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       if (!state) this.policyStates.set(name, (state = newPolicyState()));
       const request = { names: [name], keyType: this.options.keyType ?? 'ecdsa-p256', signal: this.stop.signal };
       const ariCertificateId = renewal?.ariCertificateId;
+      // ARI: the order at the CA that issued the certificate being replaced names it in `replaces`.
       const issuers = this.issuersFor(name).map((candidate) =>
-        ariCertificateId && candidate.key === renewal.replacing.issuerKey ? replacingIssuer(candidate, ariCertificateId, this.logger.child({ logger: 'tls.renew' })) : candidate,
+        ariCertificateId && candidate.key === renewal.replacing.issuerKey
+          ? replacingIssuer(candidate, ariCertificateId, this.logger.child({ logger: 'tls.renew' }))
+          : candidate,
       );
       const { certificate, issuer } = await obtainFromIssuers({ ...request }, issuers, state, this.pauses, this.context);
       const info = readCertificateInfo(certificate.certificatePem);
@@ -376,10 +388,11 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       await this.storage.set(storageKeys.certificate(issuer.key, name), record);
       this.cache.set(entry);
       this.policyStates.delete(name);
-      this.emit('cert_obtained', { identifier: name, issuer: issuer.key, ca: certificate.ca, renewal: Boolean(renewal ?? stored) });
+      const obtained = { identifier: name, issuer: issuer.key, ca: certificate.ca };
+      this.emit('cert_obtained', { ...obtained, renewal: Boolean(renewal ?? stored) });
       if (renewal) {
-        const renewed = { identifier: name, issuer: issuer.key, ca: certificate.ca, reason: renewal.reason };
-        this.emit('cert_renewed', { ...renewed, old_serial: renewal.replacing.info.serialNumber, serial: info.serialNumber });
+        const serials = { old_serial: renewal.replacing.info.serialNumber, serial: info.serialNumber };
+        this.emit('cert_renewed', { ...obtained, reason: renewal.reason, ...serials });
       }
     } finally {
       this.logger.child({ logger: 'tls.obtain' }).info({ identifier: name }, 'releasing lock');
@@ -388,23 +401,22 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   }
 
   /**
-   * Sleeps until the next attempt. After a DNS or connection failure it also re-resolves the name every
-   * `dnsRecheckMs` and wakes up as soon as the answer changes (Caddy waits for the schedule).
+   * Sleeps until the next attempt. After a DNS or connection failure (`dnsAtFailure` set) it also
+   * re-resolves the name every `dnsRecheckMs` and wakes up as soon as the answer changes (Caddy waits for
+   * the schedule).
    */
-  private async waitBeforeRetry(name: string, delayMs: number, error: unknown, signal: AbortSignal): Promise<void> {
-    if (!isDnsOrConnectionProblem(unwrap(error))) return this.sleep(delayMs, signal);
+  private async waitBeforeRetry(name: string, delayMs: number, dnsAtFailure: string | undefined, signal: AbortSignal): Promise<void> {
+    if (dnsAtFailure === undefined) return this.sleep(delayMs, signal);
     const recheckMs = this.options.retry?.dnsRecheckMs ?? DEFAULT_DNS_RECHECK_MS;
-    const host = name.replace(/^\*\./, '');
-    const before = await this.dnsAnswer(host);
     const wake = new AbortController();
     const onStop = () => wake.abort(signal.reason);
     signal.addEventListener('abort', onStop, { once: true });
     const watch = async () => {
       while (!wake.signal.aborted) {
         await this.sleep(recheckMs, wake.signal);
-        const now = await this.dnsAnswer(host);
-        if (now !== before) {
-          this.logger.child({ logger: 'tls.obtain' }).info({ identifier: name, dns_before: before, dns_now: now }, 'DNS answer changed; retrying now');
+        const now = await this.dnsAnswer(name);
+        if (now !== dnsAtFailure) {
+          this.logger.child({ logger: 'tls.obtain' }).info({ identifier: name, dns_before: dnsAtFailure, dns_now: now }, 'DNS answer changed; retrying now');
           wake.abort();
         }
       }
@@ -421,7 +433,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   }
 
   /** A comparable summary of the name's A/AAAA answer; errors (NXDOMAIN…) summarise as their code. */
-  private async dnsAnswer(host: string): Promise<string> {
+  private async dnsAnswer(name: string): Promise<string> {
+    const host = name.replace(/^\*\./, '');
     const answer = async (lookup: Promise<string[]>) =>
       lookup.then((addresses) => [...addresses].sort().join(','), (error: NodeJS.ErrnoException) => error.code ?? 'error');
     const [v4, v6] = await Promise.all([answer(this.resolver.resolve4(host)), answer(this.resolver.resolve6(host))]);

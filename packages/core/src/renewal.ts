@@ -54,7 +54,10 @@ export function renewalDecision(
   const dueAtMs = Math.min(ratioDueAtMs, options.ariSelectedTimeMs ?? Number.POSITIVE_INFINITY);
   if (remainingMs <= 0) return { reason: 'expired', dueAtMs };
   if (remainingMs < lifetimeMs * EMERGENCY_RENEWAL_RATIO) return { reason: 'emergency', dueAtMs };
-  if (options.ariSelectedTimeMs !== undefined && options.ariSelectedTimeMs < nowMs + options.checkIntervalMs) {
+  if (
+    options.ariSelectedTimeMs !== undefined &&
+    options.ariSelectedTimeMs < nowMs + options.checkIntervalMs
+  ) {
     return { reason: 'ari', dueAtMs };
   }
   if (nowMs >= ratioDueAtMs) return { reason: 'lifetime', dueAtMs };
@@ -62,6 +65,9 @@ export function renewalDecision(
 }
 
 /** A uniformly random time inside the window, as RFC 9773 asks (it spreads a CA's renewals over the window). */
-export function pickTimeInWindow(window: { startMs: number; endMs: number }, random: () => number = Math.random): number {
+export function pickTimeInWindow(
+  window: { startMs: number; endMs: number },
+  random: () => number = Math.random,
+): number {
   return Math.floor(window.startMs + random() * (window.endMs - window.startMs));
 }

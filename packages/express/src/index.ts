@@ -1,6 +1,7 @@
 /** @module @autotls/express: automatic HTTPS for Express 5 — `app.use(autoTls({ domains, email }))`. */
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
 import {
   CertManager,
   type CertManagerOptions,
@@ -60,6 +61,7 @@ export function autoTls(options: AutoTlsOptions = {}): AutoTlsMiddleware {
   middleware.listen = async (app, listenOptions = {}) => {
     httpsPort = listenOptions.httpsPort ?? 443;
     const secure = https.createServer(manager.httpsOptions(), app);
+    manager.serveTlsAlpnChallenges(secure);
     const plain = http.createServer(app);
     try {
       await listen(secure, httpsPort, listenOptions.host);
@@ -83,7 +85,16 @@ export function autoTls(options: AutoTlsOptions = {}): AutoTlsMiddleware {
   return middleware;
 }
 
+/** Open connections per server, so close() can drop them all (also TLS handshakes that never finish). */
+const connections = new WeakMap<net.Server, Set<net.Socket>>();
+
 function listen(server: http.Server | https.Server, port: number, host?: string): Promise<void> {
+  const open = new Set<net.Socket>();
+  connections.set(server, open);
+  server.on('connection', (socket: net.Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -97,6 +108,6 @@ function close(server: http.Server | https.Server): Promise<void> {
   if (!server.listening) return Promise.resolve();
   return new Promise((resolve) => {
     server.close(() => resolve());
-    server.closeAllConnections();
+    for (const socket of connections.get(server) ?? []) socket.destroy();
   });
 }

@@ -1,0 +1,22 @@
+// Koa over HTTPS with certificates managed by autotls.
+// With no configuration it serves https://localhost from the internal CA (like Caddy), storing its data
+// in $AUTOTLS_DATA or your user data directory. For a public site set DOMAINS and EMAIL and use ports 80/443.
+import { autoTls } from '@autotls/koa';
+import Koa from 'koa';
+
+const domains = (process.env.DOMAINS ?? 'localhost').split(',');
+const tls = autoTls({ domains, email: process.env.EMAIL });
+
+const app = new Koa();
+app.use(tls);
+app.use((ctx) => {
+  ctx.body = `Hello over ${ctx.secure ? 'HTTPS' : 'HTTP'} from ${ctx.hostname}\n`;
+});
+
+const httpsPort = Number(process.env.HTTPS_PORT ?? 8443);
+const httpPort = Number(process.env.HTTP_PORT ?? 8080);
+const servers = await tls.listen(app, { httpsPort, httpPort });
+await tls.manager.ready(domains);
+console.log(`Serving https://${domains[0]}:${httpsPort}/ (plain HTTP on :${httpPort} redirects)`);
+
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => servers.close());

@@ -1,0 +1,20 @@
+import type { AddressInfo } from 'node:net';
+import { autoTls, httpsOptions } from '@autotls/fastify';
+import Fastify from 'fastify';
+import { runAdapterConformance } from './conformance.js';
+
+runAdapterConformance('fastify', async ({ options, httpPort, httpsPort, host, app }) => {
+  const pluginOptions = { ...options, httpPort, host };
+  const server = Fastify({ https: httpsOptions(pluginOptions) });
+  await server.register(autoTls, pluginOptions);
+  server.all('*', async (request, reply) => {
+    const answer = app({ method: request.method, url: request.url, secure: request.protocol === 'https' });
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  });
+  // Hooks run in order: this one runs once the plugin's listener is up and its domains are managed.
+  const started = new Promise<void>((resolve) => server.addHook('onListen', async () => resolve()));
+  await server.listen({ port: httpsPort, host });
+  await started;
+  const port = (server.server.address() as AddressInfo).port;
+  return { httpPort, httpsPort: port, manager: server.autoTls, close: () => server.close() };
+});

@@ -1,0 +1,258 @@
+import { X509Certificate } from 'node:crypto';
+import { acme, CertManager } from '@autotls/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ariCertificateId } from '../packages/core/src/ari.js';
+import type { StoredRenewalInfo } from '../packages/core/src/maintenance.js';
+import { storageKeys } from '../packages/core/src/storage/keys.js';
+import {
+  type AriStandIn,
+  letsEncryptLikeAnswer,
+  revokeWithCertificateKey,
+  startAriStandIn,
+} from './support/ari-stand-in.js';
+import { nextEvent, offsetClock, pause, waitUntil } from './support/lifecycle.js';
+import { captureLogger } from './support/logs.js';
+import { type ChallTestSrv, type Pebble, startChallTestSrv, startPebble } from './support/pebble.js';
+import { freePort } from './support/ports.js';
+import { handshake, serve, tempDir } from './support/servers.js';
+
+/** One hour: the clock is moved, not waited on, so the length only sets the scale. */
+const LIFETIME_MS = 3600_000;
+const CHECK_INTERVAL_MS = 100;
+const MINUTE = 60_000;
+
+let dns: ChallTestSrv;
+let pebble: Pebble;
+let standIn: AriStandIn;
+let httpPort: number;
+let rootPem: string;
+
+beforeAll(async () => {
+  dns = await startChallTestSrv();
+  httpPort = await freePort();
+  pebble = await startPebble({
+    dnsServer: dns.dnsAddress,
+    httpPort,
+    certificateValidityPeriodSeconds: LIFETIME_MS / 1000,
+  });
+  standIn = await startAriStandIn(pebble);
+  rootPem = await pebble.rootPem();
+});
+
+afterAll(async () => {
+  await standIn?.stop();
+  await pebble?.stop();
+  await dns?.stop();
+});
+
+interface Renewed {
+  reason: string;
+  old_serial: string;
+  serial: string;
+}
+
+/** A manager on the ARI stand-in (Pebble behind it), with its HTTP-01 and HTTPS listeners. */
+async function start(options: { storage?: string; clock?: ReturnType<typeof offsetClock> } = {}) {
+  const clock = options.clock ?? offsetClock();
+  const logger = captureLogger();
+  const manager = new CertManager({
+    issuers: [acme({ directoryUrl: standIn.directoryUrl, ca: standIn.caPem })],
+    storage: options.storage ?? (await tempDir()),
+    clock,
+    logger,
+    renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
+  });
+  const server = await serve(manager, httpPort);
+  return {
+    manager,
+    clock,
+    logger,
+    server,
+    /** The served certificate's PEM, as the cache holds it. */
+    pem: (name: string) => manager.cache.get(name)?.certificatePem ?? '',
+    async close() {
+      await server.close();
+      await manager.close();
+    },
+  };
+}
+
+const ordersFor = (name: string) => standIn.newOrders.filter((order) => order.identifiers.includes(name));
+
+describe('ACME Renewal Information (RFC 9773) from the CA', () => {
+  it('renews at once when the suggested window is in the past, naming the old certificate in replaces', async () => {
+    const name = 'ari-past.example.test';
+    standIn.answerWith(({ pem }) =>
+      covers(pem, name)
+        ? { start: new Date(Date.now() - 2 * MINUTE), end: new Date(Date.now() - MINUTE) }
+        : letsEncryptLikeAnswer({ revoked: false, pem }),
+    );
+    const { manager, logger, server, pem, close } = await start();
+    try {
+      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
+      await manager.manage([name]);
+      await manager.ready([name]);
+      const oldId = ariCertificateId(pem(name));
+      const event = await renewed;
+
+      expect(event.reason).toBe('ari');
+      expect(ordersFor(name).map(({ replaces, rejected }) => ({ replaces, rejected }))).toEqual([
+        { replaces: undefined, rejected: false },
+        { replaces: oldId, rejected: false },
+      ]);
+      expect(standIn.renewalInfoRequests).toContain(oldId);
+      const served = await handshake(server.httpsPort, name, rootPem);
+      expect(served.cert.serialNumber.toLowerCase()).toBe(event.serial);
+      expect(logger.find('certificate needs renewal')[0]).toMatchObject({ identifier: name, reason: 'ari' });
+    } finally {
+      standIn.answerWith(letsEncryptLikeAnswer);
+      await close();
+    }
+  });
+
+  it('schedules the renewal at a stored random time inside a future window, the same for every instance', async () => {
+    const name = 'ari-future.example.test';
+    const windowStart = Date.now() + 10 * MINUTE;
+    const windowEnd = Date.now() + 20 * MINUTE;
+    standIn.answerWith(({ pem }) =>
+      covers(pem, name)
+        ? { start: new Date(windowStart), end: new Date(windowEnd) }
+        : letsEncryptLikeAnswer({ revoked: false, pem }),
+    );
+    const storage = await tempDir();
+    const first = await start({ storage });
+    try {
+      await first.manager.manage([name]);
+      await first.manager.ready([name]);
+      const key = storageKeys.renewalInfo(first.manager.getCertificate(name)?.issuerKey ?? '', name);
+      const read = () => first.manager.storage.get<StoredRenewalInfo>(key);
+      await waitUntil(async () => Boolean(await read()), 'the ARI choice is stored');
+      const stored = await read();
+      const selected = stored?.selectedTimeMs ?? 0;
+      expect(stored).toMatchObject({
+        certificateId: ariCertificateId(first.pem(name)),
+        windowStartMs: windowStart,
+      });
+      expect(selected).toBeGreaterThanOrEqual(windowStart);
+      expect(selected).toBeLessThanOrEqual(windowEnd);
+
+      // A second instance on the same storage reads the choice instead of asking the CA and picking its own.
+      const asked = standIn.renewalInfoRequests.length;
+      const second = new CertManager({
+        issuers: [acme({ directoryUrl: standIn.directoryUrl, ca: standIn.caPem })],
+        storage,
+        clock: first.clock,
+        logger: captureLogger(),
+        renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
+      });
+      await second.manage([name]);
+      await pause(5 * CHECK_INTERVAL_MS);
+      await second.close();
+      expect(standIn.renewalInfoRequests.length).toBe(asked);
+      expect((await read())?.selectedTimeMs).toBe(selected);
+
+      // Just before the selected time (more than one check interval before it): nothing happens.
+      let renewals = 0;
+      first.manager.on('cert_renewed', () => {
+        renewals++;
+        first.clock.offsetMs = 0;
+      });
+      first.clock.offsetMs = selected - Date.now() - 2 * CHECK_INTERVAL_MS - 1_000;
+      await pause(5 * CHECK_INTERVAL_MS);
+      expect(renewals).toBe(0);
+
+      const renewed = nextEvent<Renewed>(first.manager, 'cert_renewed');
+      first.clock.offsetMs = selected - Date.now() + 1_000;
+      // The window ends a third of the way into the lifetime: ARI, not the lifetime ratio, made it due.
+      expect((await renewed).reason).toBe('ari');
+    } finally {
+      standIn.answerWith(letsEncryptLikeAnswer);
+      await first.close();
+    }
+  });
+
+  it('orders again without replaces when the CA answers alreadyReplaced', async () => {
+    const name = 'ari-replaced.example.test';
+    standIn.answerWith(({ pem }) =>
+      covers(pem, name)
+        ? { start: new Date(Date.now() - 2 * MINUTE), end: new Date(Date.now() - MINUTE) }
+        : letsEncryptLikeAnswer({ revoked: false, pem }),
+    );
+    const { manager, logger, pem, close } = await start();
+    try {
+      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
+      standIn.rejectReplaces(1);
+      await manager.manage([name]);
+      await manager.ready([name]);
+      const oldId = ariCertificateId(pem(name));
+      await renewed;
+
+      expect(ordersFor(name).map(({ replaces, rejected }) => ({ replaces, rejected }))).toEqual([
+        { replaces: undefined, rejected: false },
+        { replaces: oldId, rejected: true },
+        { replaces: undefined, rejected: false },
+      ]);
+      expect(
+        logger.find('CA says the certificate was already replaced; ordering again without replaces')[0],
+      ).toMatchObject({
+        identifier: name,
+        replaces: oldId,
+      });
+      expect(logger.find('will retry')).toHaveLength(0);
+    } finally {
+      standIn.rejectReplaces(0);
+      standIn.answerWith(letsEncryptLikeAnswer);
+      await close();
+    }
+  });
+
+  it('replaces a certificate the CA revoked', async () => {
+    const name = 'ari-revoked.example.test';
+    // Asked again a minute later (the least the client accepts), so a revocation shows within the lifetime.
+    standIn.answerWith((certificate) => ({ ...letsEncryptLikeAnswer(certificate), retryAfterSeconds: 60 }));
+    const { manager, logger, clock, server, close } = await start();
+    try {
+      await manager.manage([name]);
+      await manager.ready([name]);
+      const cached = manager.cache.get(name)!;
+      await waitUntil(
+        () => standIn.renewalInfoRequests.includes(ariCertificateId(cached.certificatePem)),
+        'ARI asked',
+      );
+      await pause(3 * CHECK_INTERVAL_MS);
+      expect(logger.find('certificate needs renewal')).toHaveLength(0);
+
+      await revokeWithCertificateKey({
+        directoryUrl: pebble.directoryUrl,
+        caPem: pebble.caPem,
+        certificatePem: cached.certificatePem,
+        privateKeyPem: cached.privateKeyPem,
+      });
+      expect((await pebble.certStatus(cached.info.serialNumber))?.Status).toBe('Revoked');
+      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
+      // The CA is asked again once its Retry-After has passed.
+      manager.once('cert_renewed', () => {
+        clock.offsetMs = 0;
+      });
+      clock.offsetMs = 2 * MINUTE;
+      const event = await renewed;
+
+      expect(event).toMatchObject({ reason: 'ari', old_serial: cached.info.serialNumber });
+      expect(logger.find('certificate needs renewal')[0]).toMatchObject({
+        identifier: name,
+        ari_explanation: 'https://ari-stand-in.test/revoked',
+      });
+      const served = await handshake(server.httpsPort, name, rootPem);
+      expect(served.cert.serialNumber.toLowerCase()).toBe(event.serial);
+      expect((await pebble.certStatus(event.serial))?.Status).toBe('Valid');
+    } finally {
+      standIn.answerWith(letsEncryptLikeAnswer);
+      await close();
+    }
+  });
+});
+
+/** Whether a PEM certificate names `name` (tells this test's certificate from the other tests'). */
+function covers(pem: string, name: string): boolean {
+  return new X509Certificate(pem).subjectAltName?.split(', ').includes(`DNS:${name}`) ?? false;
+}

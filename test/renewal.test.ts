@@ -1,0 +1,343 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type tls from 'node:tls';
+import { acme, CertManager, DEFAULT_RETRY_INTERVALS_MS } from '@autotls/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nextEvent, offsetClock, pause, waitUntil } from './support/lifecycle.js';
+import { captureLogger } from './support/logs.js';
+import { type ChallTestSrv, type Pebble, startChallTestSrv, startPebble } from './support/pebble.js';
+import { freePort } from './support/ports.js';
+import { handshake, serve, tempDir } from './support/servers.js';
+
+/** One hour: the clock is moved, not waited on, so the length only sets the scale. */
+const LIFETIME_MS = 3600_000;
+/** Past two thirds of the lifetime: a third or less is left, so the certificate is due. */
+const PAST_TWO_THIRDS_MS = 0.7 * LIFETIME_MS;
+/** Fast passes, so a test sees the loop act within a fraction of a second. */
+const CHECK_INTERVAL_MS = 100;
+
+let dns: ChallTestSrv;
+let pebble: Pebble;
+let httpPort: number;
+let rootPem: string;
+
+beforeAll(async () => {
+  dns = await startChallTestSrv();
+  httpPort = await freePort();
+  pebble = await startPebble({
+    dnsServer: dns.dnsAddress,
+    httpPort,
+    certificateValidityPeriodSeconds: LIFETIME_MS / 1000,
+  });
+  rootPem = await pebble.rootPem();
+});
+
+afterAll(async () => {
+  await pebble?.stop();
+  await dns?.stop();
+});
+
+const issuer = () => acme({ directoryUrl: pebble.directoryUrl, ca: pebble.caPem });
+const newOrders = () => pebble.requestLog().filter((line) => line.route.includes('order-plz')).length;
+const serialOf = (cert: tls.PeerCertificate) => cert.serialNumber.toLowerCase();
+
+interface Renewed {
+  identifier: string;
+  reason: string;
+  old_serial: string;
+  serial: string;
+}
+
+/** A GET over a kept-alive connection: `reused` tells whether it rode on a connection opened earlier. */
+function get(agent: https.Agent, port: number, name: string) {
+  return new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+    const request = https.get(
+      { host: '127.0.0.1', port, servername: name, headers: { host: name }, agent },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: request.reusedSocket }));
+      },
+    );
+    request.on('error', reject);
+  });
+}
+
+describe('renewal by the maintenance loop, against a real CA', () => {
+  it('renews a certificate past two thirds of its lifetime and the running server serves it to the next handshake', async () => {
+    const name = 'renew.example.test';
+    const clock = offsetClock();
+    const logger = captureLogger();
+    const manager = new CertManager({
+      issuers: [issuer()],
+      storage: await tempDir(),
+      clock,
+      logger,
+      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
+    });
+    const server = await serve(manager, httpPort);
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: rootPem });
+    try {
+      await manager.manage([name]);
+      await manager.ready([name]);
+      const before = await handshake(server.httpsPort, name, rootPem);
+      expect(await get(agent, server.httpsPort, name)).toEqual({ status: 200, reused: false });
+      await pause(3 * CHECK_INTERVAL_MS);
+      expect(logger.find('certificate needs renewal')).toHaveLength(0);
+
+      const ordersBefore = newOrders();
+      // The renewed certificate is as old under the moved clock as the first one was: move it back at once.
+      manager.once('cert_renewed', () => {
+        clock.offsetMs = 0;
+      });
+      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
+      clock.offsetMs = PAST_TWO_THIRDS_MS;
+      const event = await renewed;
+
+      expect(event).toMatchObject({
+        identifier: name,
+        reason: 'lifetime',
+        old_serial: serialOf(before.cert),
+      });
+      const after = await handshake(server.httpsPort, name, rootPem);
+      expect(after.authorized).toBe(true);
+      expect(serialOf(after.cert)).toBe(event.serial);
+      expect(serialOf(after.cert)).not.toBe(serialOf(before.cert));
+      expect(manager.getCertificate(name)?.serialNumber).toBe(event.serial);
+      // Same server, same kept-alive connection: nothing was restarted or dropped.
+      expect(await get(agent, server.httpsPort, name)).toEqual({ status: 200, reused: true });
+      expect(newOrders()).toBe(ordersBefore + 1);
+      expect(logger.find('certificate needs renewal')[0]).toMatchObject({
+        identifier: name,
+        reason: 'lifetime',
+      });
+    } finally {
+      agent.destroy();
+      await server.close();
+      await manager.close();
+    }
+  });
+
+  it('two managers on one storage renew with exactly one order, and both serve the new certificate', async () => {
+    const name = 'pair.example.test';
+    const storage = await tempDir();
+    const clock = offsetClock();
+    const make = () =>
+      new CertManager({
+        issuers: [issuer()],
+        storage,
+        clock,
+        logger: captureLogger(),
+        renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
+      });
+    const [first, second] = [make(), make()];
+    // One plain-HTTP listener answers the CA for both: challenges are written to the shared storage.
+    const server = await serve(first, httpPort);
+    try {
+      await first.manage([name]);
+      await first.ready([name]);
+      await second.manage([name]);
+      await second.ready([name]);
+      const original = first.getCertificate(name)?.serialNumber;
+      expect(second.getCertificate(name)?.serialNumber).toBe(original);
+
+      const ordersBefore = newOrders();
+      const renewedBy: string[] = [];
+      for (const [label, manager] of [
+        ['first', first],
+        ['second', second],
+      ] as const) {
+        manager.on('cert_renewed', () => {
+          renewedBy.push(label);
+          clock.offsetMs = 0;
+        });
+      }
+      clock.offsetMs = PAST_TWO_THIRDS_MS; // Both are due at once; the name's lock lets one of them renew.
+      await waitUntil(() => {
+        const [a, b] = [first.getCertificate(name)?.serialNumber, second.getCertificate(name)?.serialNumber];
+        return a !== original && a === b;
+      }, 'both managers serve the renewed certificate');
+      await pause(5 * CHECK_INTERVAL_MS);
+
+      expect(newOrders()).toBe(ordersBefore + 1);
+      expect(renewedBy).toHaveLength(1);
+    } finally {
+      await server.close();
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it('an instance that was not due picks the renewed certificate up from storage on its next pass', async () => {
+    const name = 'pickup.example.test';
+    const storage = await tempDir();
+    const renewingClock = offsetClock();
+    const renewing = new CertManager({
+      issuers: [issuer()],
+      storage,
+      clock: renewingClock,
+      logger: captureLogger(),
+      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
+    });
+    const logger = captureLogger();
+    const other = new CertManager({
+      issuers: [issuer()],
+      storage,
+      logger,
+      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
+    });
+    const server = await serve(renewing, httpPort);
+    const otherHttps = https.createServer(other.httpsOptions(), (_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => otherHttps.listen(0, '127.0.0.1', resolve));
+    const otherPort = (otherHttps.address() as AddressInfo).port;
+    try {
+      await renewing.manage([name]);
+      await renewing.ready([name]);
+      await other.manage([name]);
+      const original = serialOf((await handshake(otherPort, name, rootPem)).cert);
+      const obtaining: unknown[] = [];
+      other.on('cert_obtaining', (event) => obtaining.push(event));
+
+      renewing.once('cert_renewed', () => {
+        renewingClock.offsetMs = 0;
+      });
+      const renewed = nextEvent<Renewed>(renewing, 'cert_renewed');
+      renewingClock.offsetMs = PAST_TWO_THIRDS_MS;
+      const { serial } = await renewed;
+      await waitUntil(
+        () => other.getCertificate(name)?.serialNumber === serial,
+        'the other instance serves it',
+      );
+
+      const seen = await handshake(otherPort, name, rootPem);
+      expect(seen.authorized).toBe(true);
+      expect(serialOf(seen.cert)).toBe(serial);
+      expect(serial).not.toBe(original);
+      expect(obtaining).toEqual([]);
+      expect(logger.find('loaded renewed certificate from storage')[0]).toMatchObject({
+        identifier: name,
+        serial,
+      });
+    } finally {
+      otherHttps.closeAllConnections();
+      await new Promise((resolve) => otherHttps.close(resolve));
+      await server.close();
+      await Promise.all([renewing.close(), other.close()]);
+    }
+  });
+
+  it('a failed renewal follows the backoff schedule while the still-valid certificate keeps being served', async () => {
+    const name = 'backoff.example.test';
+    const clock = offsetClock();
+    // Backoff waits pass instantly on the moved clock; the fifth one holds until the CA can validate again.
+    const sleeps: number[] = [];
+    let openGate = () => {};
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    clock.sleep = async (ms, signal) => {
+      signal?.throwIfAborted();
+      sleeps.push(ms);
+      clock.offsetMs += ms;
+      await (sleeps.length >= 4 ? gate : pause(10));
+    };
+    const logger = captureLogger();
+    const manager = new CertManager({
+      issuers: [issuer()],
+      storage: await tempDir(),
+      clock,
+      logger,
+      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
+    });
+    const challenges = http.createServer(manager.httpHandler());
+    const broken = http.createServer((_req, res) => res.writeHead(404).end('not here'));
+    const listen = (server: http.Server) =>
+      new Promise<void>((resolve) => server.listen(httpPort, '127.0.0.1', () => resolve()));
+    const close = (server: http.Server) => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    };
+    const secure = https.createServer(manager.httpsOptions(), (_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    const httpsPort = (secure.address() as AddressInfo).port;
+    try {
+      await listen(challenges);
+      await manager.manage([name]);
+      await manager.ready([name]);
+      const original = serialOf((await handshake(httpsPort, name, rootPem)).cert);
+
+      // The CA now gets a 404 for every challenge: each renewal attempt fails with `unauthorized`.
+      await close(challenges);
+      await listen(broken);
+      const retryingIn: number[] = [];
+      manager.on('cert_failed', (event) => retryingIn.push(event.retrying_in));
+      manager.once('cert_renewed', () => {
+        clock.offsetMs = 0;
+      });
+      const renewed = nextEvent<Renewed>(manager, 'cert_renewed', 30_000);
+      clock.offsetMs = PAST_TWO_THIRDS_MS;
+      await waitUntil(() => retryingIn.length === 4, 'four attempts failed');
+
+      const meanwhile = await handshake(httpsPort, name, rootPem);
+      expect(meanwhile.authorized).toBe(true);
+      expect(serialOf(meanwhile.cert)).toBe(original);
+      expect(manager.getCertificate(name)?.serialNumber).toBe(original);
+
+      await close(broken);
+      await listen(challenges);
+      openGate();
+      const { serial } = await renewed;
+
+      const schedule = DEFAULT_RETRY_INTERVALS_MS.slice(0, 4);
+      expect(sleeps).toEqual(schedule);
+      expect(retryingIn).toEqual(schedule.map((ms) => ms / 1000));
+      expect(logger.find('will retry')[0]).toMatchObject({
+        identifier: name,
+        logger: 'tls.renew',
+        attempt: 1,
+      });
+      expect(serialOf((await handshake(httpsPort, name, rootPem)).cert)).toBe(serial);
+    } finally {
+      openGate();
+      secure.closeAllConnections();
+      await new Promise((resolve) => secure.close(resolve));
+      if (challenges.listening) await close(challenges);
+      if (broken.listening) await close(broken);
+      await manager.close();
+    }
+  });
+
+  it('renews an expired certificate at once and serves it until the new one arrives, with an error log', async () => {
+    const name = 'expired.example.test';
+    const clock = offsetClock();
+    const logger = captureLogger();
+    const manager = new CertManager({
+      issuers: [issuer()],
+      storage: await tempDir(),
+      clock,
+      logger,
+      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
+    });
+    const server = await serve(manager, httpPort);
+    try {
+      await manager.manage([name]);
+      await manager.ready([name]);
+      const original = manager.getCertificate(name)?.serialNumber;
+      manager.once('cert_renewed', () => {
+        clock.offsetMs = 0;
+      });
+      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
+      clock.offsetMs = LIFETIME_MS + 60_000;
+      const event = await renewed;
+
+      expect(event).toMatchObject({ reason: 'expired', old_serial: original });
+      const complaint = logger.find(
+        'certificate has expired; serving it until a new one arrives, renewing now',
+      );
+      expect(complaint[0]).toMatchObject({ level: 'error', identifier: name, serial: original });
+      expect(serialOf((await handshake(server.httpsPort, name, rootPem)).cert)).toBe(event.serial);
+    } finally {
+      await server.close();
+      await manager.close();
+    }
+  });
+});

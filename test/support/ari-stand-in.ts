@@ -1,0 +1,274 @@
+/**
+ * @module test/support/ari-stand-in — ACME Renewal Information (RFC 9773) in front of a Pebble that has none:
+ * an HTTPS proxy that adds `renewalInfo` to the directory, answers it, records `replaces` on new orders and
+ * can answer them with `alreadyReplaced`. Also: revoking a certificate at Pebble with its own key.
+ */
+import { createPublicKey, sign, X509Certificate } from 'node:crypto';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { createServer, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import { httpRequest } from './http.js';
+import type { Pebble } from './pebble.js';
+import { freePort } from './ports.js';
+import { testTls } from './tls.js';
+
+/** Where the stand-in serves ARI; any path works, clients take it from the directory. */
+const RENEWAL_INFO_PATH = '/renewal-info';
+/** Pebble's newOrder route. */
+const NEW_ORDER_PATH = '/order-plz';
+
+export interface SuggestedWindow {
+  start: Date;
+  end: Date;
+  explanationURL?: string;
+}
+
+export interface AriAnswer extends SuggestedWindow {
+  /** Sent as `Retry-After`; default 21600 (6 hours, what Let's Encrypt sends). */
+  retryAfterSeconds?: number;
+}
+
+export interface NewOrderSeen {
+  identifiers: string[];
+  replaces?: string;
+  /** Answered `alreadyReplaced` by the stand-in instead of reaching Pebble. */
+  rejected: boolean;
+}
+
+export interface AriStandIn {
+  /** 'https://127.0.0.1:<port>' */
+  readonly origin: string;
+  readonly directoryUrl: string;
+  /** Trust anchor for the stand-in's HTTPS (the harness CA). */
+  readonly caPem: string;
+  /** Every renewalInfo request, as the certificate id asked about. */
+  readonly renewalInfoRequests: string[];
+  readonly newOrders: NewOrderSeen[];
+  /**
+   * How to answer for a certificate (its serial, lower-case hex without leading zeros, and Pebble's record of
+   * it). Default: a revoked certificate gets a window in the past (as Let's Encrypt does), any other one
+   * Let's Encrypt's usual window, starting with a third of the lifetime left and lasting 1/45 of it.
+   */
+  answerWith(
+    answer: (certificate: { serial: string; revoked: boolean; pem: string }) => AriAnswer | undefined,
+  ): void;
+  /** Answers the next `count` newOrder requests that carry `replaces` with an `alreadyReplaced` problem. */
+  rejectReplaces(count?: number): void;
+  stop(): Promise<void>;
+}
+
+/** The default answer: what Let's Encrypt does for revoked and for ordinary certificates. */
+export function letsEncryptLikeAnswer(certificate: { revoked: boolean; pem: string }): AriAnswer {
+  const now = Date.now();
+  if (certificate.revoked) {
+    return {
+      start: new Date(now - 2 * 3600_000),
+      end: new Date(now - 3600_000),
+      explanationURL: 'https://ari-stand-in.test/revoked',
+    };
+  }
+  const leaf = new X509Certificate(certificate.pem);
+  const notBefore = Date.parse(leaf.validFrom);
+  const notAfter = Date.parse(leaf.validTo);
+  const lifetime = notAfter - notBefore;
+  const start = notAfter - lifetime / 3;
+  return { start: new Date(start), end: new Date(start + lifetime / 45) };
+}
+
+/** Serial of an ARI certificate id, in the form Pebble's management API and Node print (lower case). */
+export function serialOfCertificateId(certificateId: string): string {
+  const serialPart = certificateId.split('.')[1] ?? '';
+  return Buffer.from(serialPart, 'base64url')
+    .toString('hex')
+    .replace(/^(00)+/, '');
+}
+
+function readBody(stream: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
+
+export async function startAriStandIn(pebble: Pebble): Promise<AriStandIn> {
+  const tls = await testTls();
+  const target = new URL(pebble.origin);
+  const port = await freePort();
+  const origin = `https://127.0.0.1:${port}`;
+  const renewalInfoRequests: string[] = [];
+  const newOrders: NewOrderSeen[] = [];
+  let answer: (certificate: { serial: string; revoked: boolean; pem: string }) => AriAnswer | undefined =
+    letsEncryptLikeAnswer;
+  let rejectsLeft = 0;
+  const sockets = new Set<Socket>();
+
+  /** Forwards with the client's Host: Pebble builds its URLs from it, so they already name the stand-in. */
+  const upstream = (method: string, path: string, headers: OutgoingHttpHeaders, body?: Buffer) =>
+    new Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }>((resolve, reject) => {
+      const request = httpsRequest(
+        {
+          hostname: target.hostname,
+          port: target.port,
+          method,
+          path,
+          headers,
+          ca: pebble.caPem,
+          agent: false,
+        },
+        (response) => {
+          readBody(response).then(
+            (data) => resolve({ status: response.statusCode ?? 502, headers: response.headers, body: data }),
+            reject,
+          );
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+
+  const send = (res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | string) => {
+    const payload = Buffer.from(body);
+    res.writeHead(status, { ...headers, 'content-length': payload.length });
+    res.end(payload);
+  };
+
+  const renewalInfo = async (res: ServerResponse, certificateId: string) => {
+    renewalInfoRequests.push(certificateId);
+    const serial = serialOfCertificateId(certificateId);
+    const status = await pebble.certStatus(serial);
+    if (!status) return send(res, 404, { 'content-type': 'application/problem+json' }, '{"status":404}');
+    const given = answer({ serial, revoked: status.Status === 'Revoked', pem: status.Certificate });
+    if (!given) return send(res, 404, { 'content-type': 'application/problem+json' }, '{"status":404}');
+    const body = {
+      suggestedWindow: { start: given.start.toISOString(), end: given.end.toISOString() },
+      ...(given.explanationURL ? { explanationURL: given.explanationURL } : {}),
+    };
+    send(
+      res,
+      200,
+      { 'content-type': 'application/json', 'retry-after': String(given.retryAfterSeconds ?? 21_600) },
+      JSON.stringify(body),
+    );
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    const body = await readBody(req);
+    if (method === 'GET' && path.startsWith(`${RENEWAL_INFO_PATH}/`)) {
+      return renewalInfo(res, decodeURIComponent(path.slice(RENEWAL_INFO_PATH.length + 1)));
+    }
+    const headers: OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(req.headers)) if (!hopByHop.has(name)) headers[name] = value;
+    if (method === 'POST' && path === NEW_ORDER_PATH) {
+      const jws = JSON.parse(body.toString('utf8')) as { payload: string };
+      const order = JSON.parse(Buffer.from(jws.payload, 'base64url').toString('utf8')) as {
+        identifiers: Array<{ value: string }>;
+        replaces?: string;
+      };
+      const seen: NewOrderSeen = {
+        identifiers: order.identifiers.map((identifier) => identifier.value),
+        ...(order.replaces ? { replaces: order.replaces } : {}),
+        rejected: Boolean(order.replaces && rejectsLeft > 0),
+      };
+      newOrders.push(seen);
+      if (seen.rejected) {
+        rejectsLeft--;
+        const nonce = (await upstream('HEAD', '/nonce-plz', { host: req.headers.host })).headers[
+          'replay-nonce'
+        ];
+        const problem = {
+          type: 'urn:ietf:params:acme:error:alreadyReplaced',
+          detail: `certificate ${order.replaces} has already been replaced (ARI stand-in)`,
+          status: 409,
+        };
+        return send(
+          res,
+          409,
+          { 'content-type': 'application/problem+json', ...(nonce ? { 'replay-nonce': nonce } : {}) },
+          JSON.stringify(problem),
+        );
+      }
+    }
+    const response = await upstream(method, path, headers, body.length > 0 ? body : undefined);
+    const out: OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(response.headers)) if (!hopByHop.has(name)) out[name] = value;
+    let payload = response.body;
+    if (method === 'GET' && path === new URL(pebble.directoryUrl).pathname) {
+      const directory = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+      payload = Buffer.from(JSON.stringify({ ...directory, renewalInfo: `${origin}${RENEWAL_INFO_PATH}` }));
+    }
+    if (method === 'HEAD') {
+      res.writeHead(response.status, out);
+      return res.end();
+    }
+    send(res, response.status, out, payload);
+  };
+
+  const server = createServer({ cert: tls.certPem, key: tls.keyPem });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch(() => res.destroy());
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host: '127.0.0.1' }, resolve);
+  });
+
+  return {
+    origin,
+    directoryUrl: `${origin}${new URL(pebble.directoryUrl).pathname}`,
+    caPem: tls.caPem,
+    renewalInfoRequests,
+    newOrders,
+    answerWith(next) {
+      answer = next;
+    },
+    rejectReplaces(count = 1) {
+      rejectsLeft = count;
+    },
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Revokes a certificate at the CA the way its key holder can (RFC 8555 §7.6, JWS signed with the certificate's
+ * own ECDSA P-256 key, `jwk` in the header), so no account is needed.
+ */
+export async function revokeWithCertificateKey(options: {
+  directoryUrl: string;
+  caPem: string;
+  certificatePem: string;
+  privateKeyPem: string;
+}): Promise<void> {
+  const directoryResponse = await httpRequest(options.directoryUrl, { ca: options.caPem });
+  const directory = JSON.parse(directoryResponse.body) as { newNonce: string; revokeCert: string };
+  const nonceResponse = await httpRequest(directory.newNonce, { method: 'HEAD', ca: options.caPem });
+  const nonce = String(nonceResponse.headers['replay-nonce']);
+  const { kty, crv, x, y } = createPublicKey(options.privateKeyPem).export({ format: 'jwk' });
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const protectedHeader = encode({ alg: 'ES256', jwk: { crv, kty, x, y }, nonce, url: directory.revokeCert });
+  const leaf = new X509Certificate(options.certificatePem);
+  const payload = encode({ certificate: leaf.raw.toString('base64url') });
+  const signature = sign('sha256', Buffer.from(`${protectedHeader}.${payload}`), {
+    key: options.privateKeyPem,
+    dsaEncoding: 'ieee-p1363',
+  }).toString('base64url');
+  const response = await httpRequest(directory.revokeCert, {
+    method: 'POST',
+    ca: options.caPem,
+    headers: { 'content-type': 'application/jose+json' },
+    body: JSON.stringify({ protected: protectedHeader, payload, signature }),
+  });
+  if (response.status !== 200) throw new Error(`revokeCert answered ${response.status}: ${response.body}`);
+}
