@@ -41,6 +41,14 @@ export {
 export { InvalidNameError, isInternalName, normalizeName } from './names.js';
 export { AllIssuersFailedError } from './policy.js';
 export { type AcmeProblem, AcmeProblemError } from './problems.js';
+export {
+  type AutoTlsServers,
+  closeServer,
+  type ListenOptions,
+  listenHttpAndHttps,
+  listenServer,
+  trackConnections,
+} from './servers.js';
 export type { HttpChallengeRequest, HttpChallengeResponse } from './solvers/http01.js';
 export type { AcquireOptions, Lock, Locker } from './storage/locks.js';
 export { CorruptEntryError, defaultDataDirectory, Storage } from './storage/storage.js';

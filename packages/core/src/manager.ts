@@ -3,6 +3,7 @@ import { Resolver } from 'node:dns/promises';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type tls from 'node:tls';
 import type { Keyv } from 'keyv';
+import { replacingIssuer } from './ari.js';
 import {
   DEFAULT_DNS_RECHECK_MS,
   DEFAULT_MAX_RETRY_DURATION_MS,
@@ -10,22 +11,30 @@ import {
   type RetryOptions,
   retryDelayMs,
 } from './backoff.js';
-import { CertificateCache, type CachedCertificate } from './cache.js';
+import { type CachedCertificate, CertificateCache } from './cache.js';
 import { type CertificateInfo, readCertificateInfo } from './certificates.js';
 import { type Clock, sleep, systemClock } from './clock.js';
 import { letsEncrypt, zeroSSL } from './issuers/acme.js';
 import { internal } from './issuers/internal.js';
 import type { ChallengeSolver, Issuer, IssuerContext, KeyType } from './issuers/issuer.js';
 import { createDefaultLogger, errorFields, type Logger } from './log.js';
+import { Maintenance, type MaintenanceHost, type RenewalRequest } from './maintenance.js';
 import { isInternalName, normalizeName, wildcardFor } from './names.js';
 import { type IssuerPauses, newPolicyState, obtainFromIssuers, type PolicyState } from './policy.js';
 import { isDnsOrConnectionProblem } from './problems.js';
-import { type RateLimitOptions, RateLimiters } from './ratelimit.js';
-import { replacingIssuer } from './ari.js';
-import { Maintenance, type MaintenanceHost, type RenewalRequest } from './maintenance.js';
-import { DEFAULT_RENEWAL_CHECK_INTERVAL_MS, DEFAULT_RENEWAL_WINDOW_RATIO, type RenewalOptions } from './renewal.js';
+import { RateLimiters, type RateLimitOptions } from './ratelimit.js';
+import {
+  DEFAULT_RENEWAL_CHECK_INTERVAL_MS,
+  DEFAULT_RENEWAL_WINDOW_RATIO,
+  type RenewalOptions,
+} from './renewal.js';
 import { createSNICallback, type SNICallback } from './sni.js';
-import { type HttpChallengeRequest, type HttpChallengeResponse, Http01Solver, hostWithoutPort } from './solvers/http01.js';
+import {
+  Http01Solver,
+  type HttpChallengeRequest,
+  type HttpChallengeResponse,
+  hostWithoutPort,
+} from './solvers/http01.js';
 import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
 import { storageKeys } from './storage/keys.js';
 import { createDefaultLocker } from './storage/locker.js';
@@ -114,6 +123,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   /** Names with an obtain running in the background; settles when cached or given up. */
   private readonly obtaining = new Map<string, Promise<void>>();
   private readonly managed = new Set<string>();
+  /** Names whose `manage()` is still reading storage. */
+  private readonly loading = new Map<string, Promise<void>>();
   private readonly stop = new AbortController();
   private readonly maintenance: Maintenance;
   /** Names whose backoff wait the maintenance loop may cut short (emergency, or renewed elsewhere). */
@@ -125,7 +136,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.clock = options.clock ?? systemClock;
     this.sleep = options.clock?.sleep?.bind(options.clock) ?? sleep;
     this.storage = openStorage(options.storage);
-    this.locker = options.locker ?? createDefaultLocker(this.storage, { log: this.logger.child({ logger: 'locks' }) });
+    this.locker =
+      options.locker ?? createDefaultLocker(this.storage, { log: this.logger.child({ logger: 'locks' }) });
     this.cache = new CertificateCache(options.cacheCapacity);
     this.http01 = new Http01Solver(this.storage, this.logger.child({ logger: 'http' }));
     this.tlsAlpn01 = new TlsAlpn01Solver(this.storage, this.logger.child({ logger: 'tls' }));
@@ -150,7 +162,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     if (!(windowRatio > 0 && windowRatio < 1)) {
       throw new RangeError(`renewal.windowRatio must be between 0 and 1: ${windowRatio}`);
     }
-    if (!(checkIntervalMs > 0)) throw new RangeError(`renewal.checkIntervalMs must be positive: ${checkIntervalMs}`);
+    if (!(checkIntervalMs > 0))
+      throw new RangeError(`renewal.checkIntervalMs must be positive: ${checkIntervalMs}`);
     this.maintenance = new Maintenance({
       host: this.maintenanceHost(),
       storage: this.storage,
@@ -175,6 +188,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     const wanted = names ? names.map(normalizeName) : [...this.managed];
     await Promise.all(
       wanted.map(async (name) => {
+        await this.loading.get(name);
         if (this.cache.get(name)) return;
         const pending = this.obtaining.get(name);
         if (!pending) throw new Error(`${name} is not managed: call manage([${JSON.stringify(name)}]) first`);
@@ -218,16 +232,40 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
   }
 
-  private async manageOne(name: string): Promise<void> {
+  private manageOne(name: string): Promise<void> {
     this.managed.add(name);
+    // Recorded before the first await, so concurrent manage() and ready() calls see the same work.
+    let loading = this.loading.get(name);
+    if (!loading) {
+      loading = this.loadOrObtain(name).finally(() => this.loading.delete(name));
+      this.loading.set(name, loading);
+    }
+    return loading;
+  }
+
+  private async loadOrObtain(name: string): Promise<void> {
     if (this.cache.get(name) || this.obtaining.has(name)) return;
-    const stored = await this.loadFromStorage(name);
+    let stored: CachedCertificate | undefined;
+    try {
+      stored = await this.loadFromStorage(name);
+    } catch (error) {
+      // Storage is failing: an attempt re-reads it under the lock before asking any CA, so nothing is
+      // issued twice; until it answers, attempts fail and back off.
+      this.logger.error(
+        { identifier: name, ...errorFields(error) },
+        'reading certificate from storage failed',
+      );
+      return this.obtainInBackground(name);
+    }
     if (stored) {
       this.cache.set(stored);
       this.emit('cached_managed_cert', { identifier: name, issuer: stored.issuerKey, source: 'storage' });
       this.logger.info({ identifier: name, issuer: stored.issuerKey }, 'loaded certificate from storage');
       if (stored.info.notAfter > this.clock.now()) return;
-      this.logger.error({ identifier: name, expired_at: new Date(stored.info.notAfter).toISOString() }, 'stored certificate has expired; serving it until a new one arrives');
+      this.logger.error(
+        { identifier: name, expired_at: new Date(stored.info.notAfter).toISOString() },
+        'stored certificate has expired; serving it until a new one arrives',
+      );
     }
     this.obtainInBackground(name, stored && { replacing: stored, reason: 'expired' });
   }
@@ -244,7 +282,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         const { issuerKey: issuer, info } = certificate;
         this.emit('cached_managed_cert', { identifier: name, issuer, source: 'storage' });
         const fields = { identifier: name, issuer, serial: info.serialNumber };
-        this.logger.child({ logger: 'tls.maintenance' }).info(fields, 'loaded renewed certificate from storage');
+        this.logger
+          .child({ logger: 'tls.maintenance' })
+          .info(fields, 'loaded renewed certificate from storage');
       },
       renew: (name, renewal) => {
         if (!this.stop.signal.aborted && !this.obtaining.has(name)) this.obtainInBackground(name, renewal);
@@ -274,7 +314,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       } catch (error) {
         // A failing store must not read as "no certificate": only a corrupt entry is skipped.
         if (!(error instanceof CorruptEntryError)) throw error;
-        this.logger.error({ identifier: name, key, ...errorFields(error) }, 'unusable certificate in storage; a new one will be obtained');
+        this.logger.error(
+          { identifier: name, key, ...errorFields(error) },
+          'unusable certificate in storage; a new one will be obtained',
+        );
         continue;
       }
       if (!record) continue;
@@ -284,10 +327,18 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         if (!info.names.includes(name) && !(wildcard && info.names.includes(wildcard))) {
           throw new Error(`certificate does not cover ${name}`);
         }
-        const entry = CertificateCache.entry({ info, issuerKey: issuer.key, certificatePem: record.certificatePem, privateKeyPem: record.privateKeyPem });
+        const entry = CertificateCache.entry({
+          info,
+          issuerKey: issuer.key,
+          certificatePem: record.certificatePem,
+          privateKeyPem: record.privateKeyPem,
+        });
         if (!newest || entry.info.notAfter > newest.info.notAfter) newest = entry;
       } catch (error) {
-        this.logger.error({ identifier: name, key, ...errorFields(error) }, 'unusable certificate in storage; a new one will be obtained');
+        this.logger.error(
+          { identifier: name, key, ...errorFields(error) },
+          'unusable certificate in storage; a new one will be obtained',
+        );
       }
     }
     return newest;
@@ -312,7 +363,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     for (let attempt = 1; ; attempt++) {
       this.stop.signal.throwIfAborted();
       this.emit('cert_obtaining', { identifier: name, attempt });
-      logger.info({ identifier: name, attempt, ...(renewal && { reason: renewal.reason }) }, `${verb} certificate`);
+      logger.info(
+        { identifier: name, attempt, ...(renewal && { reason: renewal.reason }) },
+        `${verb} certificate`,
+      );
       try {
         await this.obtainOnce(name, renewal);
         logger.info({ identifier: name }, `certificate ${renewal ? 'renewed' : 'obtained'} successfully`);
@@ -322,24 +376,53 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         const elapsedMs = this.clock.now() - startedAt;
         const delayMs = retryDelayMs(attempt, intervalsMs);
         if (elapsedMs + delayMs > maxDurationMs) {
-          this.emit('cert_giving_up', { identifier: name, error, attempts: attempt, elapsed: elapsedMs / 1000 });
-          logger.error({ identifier: name, attempts: attempt, elapsed: elapsedMs / 1000, max_duration: maxDurationMs / 1000, ...errorFields(error) }, `giving up on ${verb} certificate`);
+          this.emit('cert_giving_up', {
+            identifier: name,
+            error,
+            attempts: attempt,
+            elapsed: elapsedMs / 1000,
+          });
+          logger.error(
+            {
+              identifier: name,
+              attempts: attempt,
+              elapsed: elapsedMs / 1000,
+              max_duration: maxDurationMs / 1000,
+              ...errorFields(error),
+            },
+            `giving up on ${verb} certificate`,
+          );
           throw error;
         }
         // Taken before anyone hears of the failure, so a DNS fix made right after it is still noticed.
         const dnsAtFailure = isDnsOrConnectionProblem(unwrap(error)) ? await this.dnsAnswer(name) : undefined;
         this.emit('cert_failed', { identifier: name, error, attempt, retrying_in: delayMs / 1000 });
         logger.error(
-          { identifier: name, ...errorFields(error), attempt, retrying_in: delayMs / 1000, elapsed: elapsedMs / 1000, max_duration: maxDurationMs / 1000 },
+          {
+            identifier: name,
+            ...errorFields(error),
+            attempt,
+            retrying_in: delayMs / 1000,
+            elapsed: elapsedMs / 1000,
+            max_duration: maxDurationMs / 1000,
+          },
           'will retry',
         );
         const hurry = new AbortController();
         this.hurries.set(name, hurry);
         try {
-          await this.waitBeforeRetry(name, delayMs, dnsAtFailure, AbortSignal.any([this.stop.signal, hurry.signal]));
+          await this.waitBeforeRetry(
+            name,
+            delayMs,
+            dnsAtFailure,
+            AbortSignal.any([this.stop.signal, hurry.signal]),
+          );
         } catch (reason) {
           if (this.stop.signal.aborted || !hurry.signal.aborted) throw reason;
-          logger.info({ identifier: name, attempt }, 'retrying before the backoff schedule: maintenance asked for it');
+          logger.info(
+            { identifier: name, attempt },
+            'retrying before the backoff schedule: maintenance asked for it',
+          );
         } finally {
           this.hurries.delete(name);
         }
@@ -357,16 +440,25 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       const stored = await this.loadFromStorage(name);
       const replacing = renewal?.replacing.info;
       const doneElsewhere = replacing
-        ? stored && stored.info.serialNumber !== replacing.serialNumber && stored.info.notAfter >= replacing.notAfter
+        ? stored &&
+          stored.info.serialNumber !== replacing.serialNumber &&
+          stored.info.notAfter >= replacing.notAfter
         : stored && stored.info.notAfter > this.clock.now();
       if (stored && doneElsewhere) {
         this.cache.set(stored);
-        this.logger.info({ identifier: name, issuer: stored.issuerKey }, 'certificate obtained by another instance; loaded from storage');
+        this.logger.info(
+          { identifier: name, issuer: stored.issuerKey },
+          'certificate obtained by another instance; loaded from storage',
+        );
         return;
       }
-      let state = this.policyStates.get(name);
-      if (!state) this.policyStates.set(name, (state = newPolicyState()));
-      const request = { names: [name], keyType: this.options.keyType ?? 'ecdsa-p256', signal: this.stop.signal };
+      const state = this.policyStates.get(name) ?? newPolicyState();
+      this.policyStates.set(name, state);
+      const request = {
+        names: [name],
+        keyType: this.options.keyType ?? 'ecdsa-p256',
+        signal: this.stop.signal,
+      };
       const ariCertificateId = renewal?.ariCertificateId;
       // ARI: the order at the CA that issued the certificate being replaced names it in `replaces`.
       const issuers = this.issuersFor(name).map((candidate) =>
@@ -374,9 +466,20 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
           ? replacingIssuer(candidate, ariCertificateId, this.logger.child({ logger: 'tls.renew' }))
           : candidate,
       );
-      const { certificate, issuer } = await obtainFromIssuers({ ...request }, issuers, state, this.pauses, this.context);
+      const { certificate, issuer } = await obtainFromIssuers(
+        { ...request },
+        issuers,
+        state,
+        this.pauses,
+        this.context,
+      );
       const info = readCertificateInfo(certificate.certificatePem);
-      const entry = CertificateCache.entry({ info, issuerKey: issuer.key, certificatePem: certificate.certificatePem, privateKeyPem: certificate.privateKeyPem });
+      const entry = CertificateCache.entry({
+        info,
+        issuerKey: issuer.key,
+        certificatePem: certificate.certificatePem,
+        privateKeyPem: certificate.privateKeyPem,
+      });
       const record: StoredCertificate = {
         certificatePem: certificate.certificatePem,
         privateKeyPem: certificate.privateKeyPem,
@@ -405,7 +508,12 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
    * re-resolves the name every `dnsRecheckMs` and wakes up as soon as the answer changes (Caddy waits for
    * the schedule).
    */
-  private async waitBeforeRetry(name: string, delayMs: number, dnsAtFailure: string | undefined, signal: AbortSignal): Promise<void> {
+  private async waitBeforeRetry(
+    name: string,
+    delayMs: number,
+    dnsAtFailure: string | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
     if (dnsAtFailure === undefined) return this.sleep(delayMs, signal);
     const recheckMs = this.options.retry?.dnsRecheckMs ?? DEFAULT_DNS_RECHECK_MS;
     const wake = new AbortController();
@@ -416,7 +524,12 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         await this.sleep(recheckMs, wake.signal);
         const now = await this.dnsAnswer(name);
         if (now !== dnsAtFailure) {
-          this.logger.child({ logger: 'tls.obtain' }).info({ identifier: name, dns_before: dnsAtFailure, dns_now: now }, 'DNS answer changed; retrying now');
+          this.logger
+            .child({ logger: 'tls.obtain' })
+            .info(
+              { identifier: name, dns_before: dnsAtFailure, dns_now: now },
+              'DNS answer changed; retrying now',
+            );
           wake.abort();
         }
       }
@@ -436,8 +549,14 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private async dnsAnswer(name: string): Promise<string> {
     const host = name.replace(/^\*\./, '');
     const answer = async (lookup: Promise<string[]>) =>
-      lookup.then((addresses) => [...addresses].sort().join(','), (error: NodeJS.ErrnoException) => error.code ?? 'error');
-    const [v4, v6] = await Promise.all([answer(this.resolver.resolve4(host)), answer(this.resolver.resolve6(host))]);
+      lookup.then(
+        (addresses) => [...addresses].sort().join(','),
+        (error: NodeJS.ErrnoException) => error.code ?? 'error',
+      );
+    const [v4, v6] = await Promise.all([
+      answer(this.resolver.resolve4(host)),
+      answer(this.resolver.resolve6(host)),
+    ]);
     return `A=${v4} AAAA=${v6}`;
   }
 
@@ -461,7 +580,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   /** A request listener for a plain-HTTP server: challenge answers, else a 308 to HTTPS (else 404). */
   httpHandler(options: { httpsPort?: number; redirect?: boolean } = {}) {
     return async (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
-      const response = await this.handleHttpRequest({ ...httpChallengeRequestOf(req), secure: false }, options);
+      const response = await this.handleHttpRequest(
+        { ...httpChallengeRequestOf(req), secure: false },
+        options,
+      );
       writeHttpResponse(res, response ?? notFoundResponse);
     };
   }
@@ -469,7 +591,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
 
 function unwrap(error: unknown): unknown {
   // A policy failure aggregates each issuer's error; judge by the first real one.
-  return error instanceof AggregateError ? (error.errors.find((e) => isDnsOrConnectionProblem(e)) ?? error) : error;
+  return error instanceof AggregateError
+    ? (error.errors.find((e) => isDnsOrConnectionProblem(e)) ?? error)
+    : error;
 }
 
 export function httpChallengeRequestOf(req: import('node:http').IncomingMessage): HttpChallengeRequest {
@@ -482,20 +606,38 @@ export function httpChallengeRequestOf(req: import('node:http').IncomingMessage)
 }
 
 /** Writes a core answer to a Node response (HEAD gets no body). */
-export function writeHttpResponse(res: import('node:http').ServerResponse, response: HttpChallengeResponse): void {
-  res.writeHead(response.status, response.headers).end(res.req?.method === 'HEAD' ? undefined : response.body);
+export function writeHttpResponse(
+  res: import('node:http').ServerResponse,
+  response: HttpChallengeResponse,
+): void {
+  res
+    .writeHead(response.status, response.headers)
+    .end(res.req?.method === 'HEAD' ? undefined : response.body);
 }
 
-const notFoundResponse: HttpChallengeResponse = { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found\n' };
+const notFoundResponse: HttpChallengeResponse = {
+  status: 404,
+  headers: { 'content-type': 'text/plain' },
+  body: 'Not Found\n',
+};
 
 /** A 308 to the same host and path over HTTPS; 400 when the Host header is not a valid host name. */
-export function redirectToHttps(host: string | undefined, url: string, httpsPort?: number): HttpChallengeResponse {
+export function redirectToHttps(
+  host: string | undefined,
+  url: string,
+  httpsPort?: number,
+): HttpChallengeResponse {
   const name = hostWithoutPort(host);
-  if (!name) return { status: 400, headers: { 'content-type': 'text/plain' }, body: 'Bad Request: invalid Host\n' };
+  if (!name)
+    return { status: 400, headers: { 'content-type': 'text/plain' }, body: 'Bad Request: invalid Host\n' };
   const hostPart = name.includes(':') ? `[${name}]` : name;
   const port = httpsPort && httpsPort !== 443 ? `:${httpsPort}` : '';
   const path = url.startsWith('/') ? url : '/';
-  return { status: 308, headers: { location: `https://${hostPart}${port}${path}`, 'content-type': 'text/plain' }, body: '' };
+  return {
+    status: 308,
+    headers: { location: `https://${hostPart}${port}${path}`, 'content-type': 'text/plain' },
+    body: '',
+  };
 }
 
 /** Same as `new CertManager(options)`. */

@@ -25,9 +25,7 @@ describe('the HTTP-01 challenge route', () => {
       headers: { 'content-type': 'text/plain' },
       body: keyAuthorization,
     });
-    expect(
-      (await solver.answer(get(`/.well-known/acme-challenge/${token}`, '', 'HEAD')))?.status,
-    ).toBe(404);
+    expect((await solver.answer(get(`/.well-known/acme-challenge/${token}`, '', 'HEAD')))?.status).toBe(404);
     expect(
       (await solver.answer(get(`/.well-known/acme-challenge/${token}`, 'www.example.com', 'HEAD')))?.body,
     ).toBe('');

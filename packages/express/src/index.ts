@@ -1,11 +1,12 @@
 /** @module @autotls/express: automatic HTTPS for Express 5 — `app.use(autoTls({ domains, email }))`. */
-import http from 'node:http';
-import https from 'node:https';
-import type net from 'node:net';
+import type https from 'node:https';
 import {
+  type AutoTlsServers,
   CertManager,
   type CertManagerOptions,
   httpChallengeRequestOf,
+  type ListenOptions,
+  listenHttpAndHttps,
   writeHttpResponse,
 } from '@autotls/core';
 import type { Express, NextFunction, Request, Response } from 'express';
@@ -17,18 +18,7 @@ export interface AutoTlsOptions extends CertManagerOptions {
   redirect?: boolean;
 }
 
-export interface ListenOptions {
-  httpPort?: number;
-  httpsPort?: number;
-  host?: string;
-}
-
-export interface AutoTlsServers {
-  http: http.Server;
-  https: https.Server;
-  /** Closes both servers and the manager. */
-  close(): Promise<void>;
-}
+export type { AutoTlsServers, ListenOptions } from '@autotls/core';
 
 export interface AutoTlsMiddleware {
   (req: Request, res: Response, next: NextFunction): void;
@@ -59,55 +49,11 @@ export function autoTls(options: AutoTlsOptions = {}): AutoTlsMiddleware {
   middleware.manager = manager;
   middleware.httpsOptions = () => manager.httpsOptions();
   middleware.listen = async (app, listenOptions = {}) => {
-    httpsPort = listenOptions.httpsPort ?? 443;
-    const secure = https.createServer(manager.httpsOptions(), app);
-    manager.serveTlsAlpnChallenges(secure);
-    const plain = http.createServer(app);
-    try {
-      await listen(secure, httpsPort, listenOptions.host);
-      await listen(plain, listenOptions.httpPort ?? 80, listenOptions.host);
-    } catch (error) {
-      // A busy port must not leave the other server listening.
-      await Promise.all([close(plain), close(secure)]);
-      throw error;
-    }
-    httpsPort = (secure.address() as { port: number }).port;
+    httpsPort = listenOptions.httpsPort;
+    const servers = await listenHttpAndHttps(manager, app, listenOptions);
+    httpsPort = servers.httpsPort;
     await manager.manage(options.domains ?? []);
-    return {
-      http: plain,
-      https: secure,
-      close: async () => {
-        await Promise.all([close(plain), close(secure)]);
-        await manager.close();
-      },
-    };
+    return { http: servers.http, https: servers.https, close: servers.close };
   };
   return middleware;
-}
-
-/** Open connections per server, so close() can drop them all (also TLS handshakes that never finish). */
-const connections = new WeakMap<net.Server, Set<net.Socket>>();
-
-function listen(server: http.Server | https.Server, port: number, host?: string): Promise<void> {
-  const open = new Set<net.Socket>();
-  connections.set(server, open);
-  server.on('connection', (socket: net.Socket) => {
-    open.add(socket);
-    socket.once('close', () => open.delete(socket));
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function close(server: http.Server | https.Server): Promise<void> {
-  if (!server.listening) return Promise.resolve();
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    for (const socket of connections.get(server) ?? []) socket.destroy();
-  });
 }

@@ -1,11 +1,16 @@
 /** @module @autotls/fastify: automatic HTTPS for Fastify 5 — `fastify.register(autoTls, { domains, email })`. */
-import { once } from 'node:events';
 import http from 'node:http';
 import type https from 'node:https';
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { CertManager, CertManagerOptions } from '@autotls/core';
-import { createManager, httpChallengeRequestOf } from '@autotls/core';
+import {
+  closeServer,
+  createManager,
+  httpChallengeRequestOf,
+  listenServer,
+  trackConnections,
+} from '@autotls/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -61,7 +66,7 @@ const plugin: FastifyPluginAsync<AutoTlsPluginOptions> = async (fastify, options
   const manager = managerFor(options);
   if (!fastify.hasDecorator('autoTls')) fastify.decorate('autoTls', manager);
   let httpsPort = options.httpsPort;
-  let plain: { server: http.Server; sockets: Map<string, net.Socket> } | undefined;
+  let plain: http.Server | undefined;
 
   /** Sends core's answer (challenge, redirect) if it has one; `undefined` means the app handles it. */
   const respond = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -86,7 +91,7 @@ const plugin: FastifyPluginAsync<AutoTlsPluginOptions> = async (fastify, options
   if (fastify.server instanceof tls.Server) {
     manager.serveTlsAlpnChallenges(fastify.server);
     // Fastify's close() would wait up to two minutes for a TLS handshake that never finishes: drop those.
-    const handshaking = openSockets(fastify.server, { untilSecure: true });
+    const handshaking = trackConnections(fastify.server, { untilSecure: true });
     fastify.addHook('preClose', async () => {
       for (const socket of handshaking.values()) socket.destroy();
     });
@@ -98,9 +103,8 @@ const plugin: FastifyPluginAsync<AutoTlsPluginOptions> = async (fastify, options
     }
     if (options.httpPort !== undefined) {
       // The whole app sits behind the plain listener too, so its hooks decide: challenge, redirect or app.
-      const server = http.createServer((req, res) => fastify.routing(req, res));
-      plain = { server, sockets: openSockets(server) };
-      await once(server.listen(options.httpPort, options.host), 'listening').catch((err: unknown) => {
+      plain = http.createServer((req, res) => fastify.routing(req, res));
+      await listenServer(plain, options.httpPort, options.host).catch((err: unknown) => {
         fastify.log.error({ err, port: options.httpPort }, 'autotls: plain-HTTP listener failed to start');
       });
     }
@@ -108,12 +112,7 @@ const plugin: FastifyPluginAsync<AutoTlsPluginOptions> = async (fastify, options
   });
 
   fastify.addHook('onClose', async () => {
-    if (plain?.server.listening) {
-      const closed = once(plain.server, 'close');
-      plain.server.close();
-      for (const socket of plain.sockets.values()) socket.destroy();
-      await closed;
-    }
+    if (plain) await closeServer(plain);
     if (!options.manager) await manager.close();
   });
 };
@@ -129,16 +128,3 @@ const plugin: FastifyPluginAsync<AutoTlsPluginOptions> = async (fastify, options
  */
 export const autoTls = fp(plugin, { fastify: '5.x', name: '@autotls/fastify' });
 export default autoTls;
-
-/** A server's open sockets by peer address; with `untilSecure`, only those still in their TLS handshake. */
-function openSockets(server: net.Server, { untilSecure = false } = {}): Map<string, net.Socket> {
-  const open = new Map<string, net.Socket>();
-  const peer = (socket: net.Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
-  server.on('connection', (socket: net.Socket) => {
-    const key = peer(socket);
-    open.set(key, socket);
-    socket.once('close', () => open.delete(key));
-  });
-  if (untilSecure) server.on('secureConnection', (socket: tls.TLSSocket) => open.delete(peer(socket)));
-  return open;
-}

@@ -1,10 +1,16 @@
 /** @module @autotls/koa: automatic HTTPS for Koa 3 — `app.use(autoTls({ domains, email }))`. */
 import type https from 'node:https';
-import { CertManager, type CertManagerOptions, httpChallengeRequestOf } from '@autotls/core';
+import {
+  type AutoTlsServers,
+  CertManager,
+  type CertManagerOptions,
+  httpChallengeRequestOf,
+  type ListenOptions,
+  listenHttpAndHttps,
+} from '@autotls/core';
 import type Koa from 'koa';
-import { type AutoTlsServers, type ListenOptions, listenHttpAndHttps } from './servers.js';
 
-export type { AutoTlsServers, ListenOptions } from './servers.js';
+export type { AutoTlsServers, ListenOptions } from '@autotls/core';
 
 export interface AutoTlsOptions extends CertManagerOptions {
   /** Use an existing manager instead of creating one from these options. */

@@ -1,8 +1,9 @@
-/** @module The HTTPS + plain-HTTP server pair an adapter's `listen()` starts (proposed for @autotls/core). */
+/** @module The HTTPS + plain-HTTP server pair the adapters' `listen()` starts, and closing servers without leftovers. */
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
-import type { CertManager } from '@autotls/core';
+import type tls from 'node:tls';
+import type { CertManager } from './manager.js';
 
 export interface ListenOptions {
   /** Plain-HTTP port: HTTP-01 answers and redirects (default 80). */
@@ -53,7 +54,24 @@ export async function listenHttpAndHttps(
 }
 
 /** Every open connection of a server started by `listenServer`, for `closeServer` to drop. */
-const connections = new WeakMap<net.Server, Set<net.Socket>>();
+const connections = new WeakMap<net.Server, Map<string, net.Socket>>();
+
+/**
+ * The server's open sockets by peer address, kept current; with `untilSecure`, only those still in their
+ * TLS handshake (which `closeAllConnections()` does not see, and which can hold a close for minutes).
+ */
+export function trackConnections(server: net.Server, { untilSecure = false } = {}): Map<string, net.Socket> {
+  const open = new Map<string, net.Socket>();
+  // The TLS socket of 'secureConnection' wraps the raw one of 'connection': the peer address ties them.
+  const peer = (socket: net.Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
+  server.on('connection', (socket: net.Socket) => {
+    const key = peer(socket);
+    open.set(key, socket);
+    socket.once('close', () => open.delete(key));
+  });
+  if (untilSecure) server.on('secureConnection', (socket: tls.TLSSocket) => open.delete(peer(socket)));
+  return open;
+}
 
 /**
  * Listens on `port` (0: any free port) and resolves with the bound port; rejects on a listen error.
@@ -61,14 +79,7 @@ const connections = new WeakMap<net.Server, Set<net.Socket>>();
  * const port = await listenServer(http.createServer(handler), 0, '127.0.0.1');
  */
 export function listenServer(server: net.Server, port: number, host?: string): Promise<number> {
-  if (!connections.has(server)) {
-    const open = new Set<net.Socket>();
-    connections.set(server, open);
-    server.on('connection', (socket: net.Socket) => {
-      open.add(socket);
-      socket.once('close', () => open.delete(socket));
-    });
-  }
+  if (!connections.has(server)) connections.set(server, trackConnections(server));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -88,6 +99,6 @@ export function closeServer(server: net.Server): Promise<void> {
   if (!server.listening) return Promise.resolve();
   return new Promise((resolve) => {
     server.close(() => resolve());
-    for (const socket of connections.get(server) ?? []) socket.destroy();
+    for (const socket of connections.get(server)?.values() ?? []) socket.destroy();
   });
 }
