@@ -1,9 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { acme, CertManager, silentLogger } from '@autotls/core';
@@ -13,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogger } from './support/logs.js';
 import { type ChallTestSrv, type Pebble, startChallTestSrv, startPebble } from './support/pebble.js';
 import { freePort } from './support/ports.js';
+import { handshake, tempDir } from './support/servers.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -33,27 +32,7 @@ afterAll(async () => {
 });
 
 const issuer = () => acme({ directoryUrl: pebble.directoryUrl, ca: pebble.caPem });
-const tempDir = () => mkdtemp(path.join(os.tmpdir(), 'autotls-test-'));
 const newOrders = () => pebble.requestLog().filter((line) => line.route.includes('order-plz')).length;
-
-/** Connects with SNI `servername`, trusting only `caPem`; resolves with the peer certificate and verdict. */
-function handshake(port: number, servername: string, caPem: string) {
-  return new Promise<{ authorized: boolean; error?: Error; cert: tls.PeerCertificate }>((resolve, reject) => {
-    const socket = tls.connect(
-      { host: '127.0.0.1', port, servername, ca: caPem, rejectUnauthorized: false },
-      () => {
-        const result = {
-          authorized: socket.authorized,
-          error: socket.authorizationError ?? undefined,
-          cert: socket.getPeerCertificate(),
-        };
-        socket.end();
-        resolve(result);
-      },
-    );
-    socket.on('error', reject);
-  });
-}
 
 describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
   it('obtains a certificate that verifies against the CA root and names exactly the host', async () => {

@@ -22,7 +22,7 @@ describe('host names', () => {
     ['a..example.com', /empty label/],
     ['.example.com', /empty label/],
     ['-bad.example.com', /invalid characters/],
-    ['x'.repeat(64) + '.example', /longer than 63/],
+    [`${'x'.repeat(64)}.example`, /longer than 63/],
     [`${'a.'.repeat(127)}com`, /longer than 253/],
     ['10.0.0.1', /IP addresses are only supported for loopback/],
     ['a.*.example.com', /wildcard must be the whole leftmost label/],
