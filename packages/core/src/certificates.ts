@@ -1,5 +1,5 @@
 /** @module Certificate and key helpers on node:crypto: key generation, PEM parsing, certificate facts. */
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { generateKeyPair, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import type { KeyType } from './issuers/issuer.js';
 
 /** What `getCertificate(name)` reports, and what storage keeps beside the PEM. */
@@ -29,6 +29,23 @@ export function generatePrivateKeyPem(keyType: KeyType): string {
     case 'rsa-4096':
       return pem('rsa', { modulusLength: 4096 });
   }
+}
+
+/** Like `generatePrivateKeyPem`, in the thread pool: RSA keys take long enough to stall the event loop. */
+export function generatePrivateKey(keyType: KeyType): Promise<string> {
+  const encoding = {
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  } as const;
+  return new Promise((resolve, reject) => {
+    const done = (error: Error | null, _publicKey: string, privateKey: string) =>
+      error ? reject(error) : resolve(privateKey);
+    if (keyType.startsWith('ecdsa')) {
+      generateKeyPair('ec', { namedCurve: keyType === 'ecdsa-p384' ? 'P-384' : 'P-256', ...encoding }, done);
+    } else {
+      generateKeyPair('rsa', { modulusLength: keyType === 'rsa-4096' ? 4096 : 2048, ...encoding }, done);
+    }
+  });
 }
 
 const pemBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;

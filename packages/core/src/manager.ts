@@ -96,6 +96,8 @@ export interface StoredCertificate {
   ca: string;
   names: string[];
   obtainedAt: number;
+  /** The certificate's facts, so loading thousands of names needs no certificate parsing. */
+  info?: CertificateInfo;
 }
 
 /**
@@ -123,6 +125,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   /** Names with an obtain running in the background; settles when cached or given up. */
   private readonly obtaining = new Map<string, Promise<void>>();
   private readonly managed = new Set<string>();
+  /** Handshakes waiting for a managed name's certificate to be read from storage. */
+  private readonly handshakeLoads = new Map<string, Promise<CachedCertificate | undefined>>();
   /** Names whose `manage()` is still reading storage. */
   private readonly loading = new Map<string, Promise<void>>();
   private readonly stop = new AbortController();
@@ -191,15 +195,60 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         await this.loading.get(name);
         if (this.cache.get(name)) return;
         const pending = this.obtaining.get(name);
-        if (!pending) throw new Error(`${name} is not managed: call manage([${JSON.stringify(name)}]) first`);
-        await pending;
+        if (pending) return pending;
+        if (!this.managed.has(name)) {
+          throw new Error(`${name} is not managed: call manage([${JSON.stringify(name)}]) first`);
+        }
+        // Evicted from a full cache: storage still has it. Otherwise its obtain gave up (cert_giving_up).
+        if (!(await this.loadMissing(name)))
+          throw new Error(`${name} has no certificate: obtaining it gave up`);
       }),
     );
   }
 
   /** Options for `https.createServer` / `tls.createServer`: certificates chosen per handshake from the cache. */
   httpsOptions(): tls.SecureContextOptions & { SNICallback: SNICallback } {
-    return { SNICallback: createSNICallback(this.cache) };
+    return {
+      SNICallback: createSNICallback({
+        cache: this.cache,
+        loadMissing: (name) => this.loadMissing(name),
+        onUnusable: (name, certificate, error) => this.onUnusable(name, certificate, error),
+      }),
+    };
+  }
+
+  /** A managed name's certificate read from storage at handshake time: not loaded yet, or evicted. */
+  private loadMissing(name: string): Promise<CachedCertificate | undefined> {
+    const wildcard = wildcardFor(name);
+    const managedName = this.managed.has(name)
+      ? name
+      : wildcard && this.managed.has(wildcard)
+        ? wildcard
+        : undefined;
+    if (!managedName) return Promise.resolve(undefined);
+    let pending = this.handshakeLoads.get(managedName);
+    if (!pending) {
+      pending = this.loadFromStorage(managedName)
+        .then((certificate) => {
+          if (certificate) this.cache.set(certificate);
+          return certificate;
+        })
+        .finally(() => this.handshakeLoads.delete(managedName));
+      this.handshakeLoads.set(managedName, pending);
+    }
+    return pending;
+  }
+
+  /** A cached certificate that cannot be served: drop it and obtain a new one. */
+  private onUnusable(name: string, certificate: CachedCertificate, error: unknown): void {
+    this.logger.error(
+      { identifier: name, issuer: certificate.issuerKey, ...errorFields(error) },
+      'unusable certificate; a new one will be obtained',
+    );
+    for (const certificateName of certificate.info.names) this.cache.delete(certificateName);
+    if (this.managed.has(name) && !this.obtaining.has(name) && !this.stop.signal.aborted) {
+      this.obtainInBackground(name);
+    }
   }
 
   /**
@@ -303,7 +352,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   }
 
   /** The stored certificate for `name`, if one is readable; a corrupt entry is logged and ignored (replaced later). */
-  private async loadFromStorage(name: string): Promise<CachedCertificate | undefined> {
+  private async loadFromStorage(
+    name: string,
+    { verify = false }: { verify?: boolean } = {},
+  ): Promise<CachedCertificate | undefined> {
     // After a renewal from a fallback issuer, the first issuer's entry is the older one: take the newest.
     let newest: CachedCertificate | undefined;
     for (const issuer of this.issuersFor(name)) {
@@ -322,7 +374,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       }
       if (!record) continue;
       try {
-        const info = readCertificateInfo(record.certificatePem);
+        const info = isCertificateInfo(record.info)
+          ? record.info
+          : readCertificateInfo(record.certificatePem);
         const wildcard = wildcardFor(name);
         if (!info.names.includes(name) && !(wildcard && info.names.includes(wildcard))) {
           throw new Error(`certificate does not cover ${name}`);
@@ -333,6 +387,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
           certificatePem: record.certificatePem,
           privateKeyPem: record.privateKeyPem,
         });
+        // Built now only where it matters (before deciding nothing needs obtaining); else on first handshake.
+        if (verify) void entry.secureContext;
         if (!newest || entry.info.notAfter > newest.info.notAfter) newest = entry;
       } catch (error) {
         this.logger.error(
@@ -437,7 +493,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private async obtainOnce(name: string, renewal?: RenewalRequest): Promise<void> {
     const lock = await this.locker.acquire(`cert:${name}`, { signal: this.stop.signal });
     try {
-      const stored = await this.loadFromStorage(name);
+      const stored = await this.loadFromStorage(name, { verify: true });
       const replacing = renewal?.replacing.info;
       const doneElsewhere = replacing
         ? stored &&
@@ -480,6 +536,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         certificatePem: certificate.certificatePem,
         privateKeyPem: certificate.privateKeyPem,
       });
+      void entry.secureContext; // a certificate whose key does not fit is never stored
       const record: StoredCertificate = {
         certificatePem: certificate.certificatePem,
         privateKeyPem: certificate.privateKeyPem,
@@ -487,6 +544,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         ca: certificate.ca,
         names: info.names,
         obtainedAt: this.clock.now(),
+        info,
       };
       await this.storage.set(storageKeys.certificate(issuer.key, name), record);
       this.cache.set(entry);
@@ -643,4 +701,15 @@ export function redirectToHttps(
 /** Same as `new CertManager(options)`. */
 export function createManager(options: CertManagerOptions = {}): CertManager {
   return new CertManager(options);
+}
+
+function isCertificateInfo(value: unknown): value is CertificateInfo {
+  const info = value as CertificateInfo | undefined;
+  return (
+    Array.isArray(info?.names) &&
+    typeof info.notBefore === 'number' &&
+    typeof info.notAfter === 'number' &&
+    typeof info.serialNumber === 'string' &&
+    typeof info.issuer === 'string'
+  );
 }

@@ -29,11 +29,18 @@ export class SlidingWindowLimiter {
     return (this.events[this.events.length - this.maxEvents] ?? 0) + this.windowMs - this.clock.now();
   }
 
-  take(signal?: AbortSignal): Promise<void> {
+  /** `onWait` runs (once) when this caller has to wait for a slot, `onDone` when it got one after waiting. */
+  take(signal?: AbortSignal, hooks: { onWait?(waitMs: number): void; onDone?(): void } = {}): Promise<void> {
     // Callers queue, so a burst is admitted in arrival order, one slot at a time.
     const turn = this.queue.then(async () => {
-      for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) await sleep(wait, signal);
+      let waited = false;
+      for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) {
+        if (!waited) hooks.onWait?.(wait);
+        waited = true;
+        await sleep(wait, signal);
+      }
       this.events.push(this.clock.now());
+      if (waited) hooks.onDone?.();
     });
     this.queue = turn.catch(() => {});
     return turn;
