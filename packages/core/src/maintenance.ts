@@ -3,10 +3,12 @@
  * which managed certificates are due (lifetime ratio, ARI, emergency, expiry) and renews them; at most
  * daily, cleans storage of long-expired certificates and stale locks.
  */
+
 import { ariCertificateId, hasRenewalInfo, type RenewalInfo } from './ari.js';
 import type { CachedCertificate } from './cache.js';
 import { readCertificateInfo } from './certificates.js';
 import type { Clock } from './clock.js';
+import { concurrencyLimit } from './concurrency.js';
 import type { Issuer, IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
 import { pickTimeInWindow, type RenewalReason, renewalDecision } from './renewal.js';
@@ -122,13 +124,18 @@ export class Maintenance {
   /** One pass over every managed name, then storage cleaning if a day has passed. Exposed for tests. */
   async runPass(): Promise<void> {
     const names = [...this.options.host.managedNames()];
-    await forEachConcurrently(names, MAINTENANCE_CONCURRENCY, async (name) => {
-      if (this.stopping.signal.aborted) return;
-      await this.maintain(name).catch((error: unknown) => {
-        if (this.stopping.signal.aborted) return;
-        this.logger.error({ identifier: name, ...errorFields(error) }, 'maintaining certificate');
-      });
-    });
+    const limit = concurrencyLimit(MAINTENANCE_CONCURRENCY);
+    await Promise.all(
+      names.map((name) =>
+        limit(async () => {
+          if (this.stopping.signal.aborted) return;
+          await this.maintain(name).catch((error: unknown) => {
+            if (this.stopping.signal.aborted) return;
+            this.logger.error({ identifier: name, ...errorFields(error) }, 'maintaining certificate');
+          });
+        }),
+      ),
+    );
     if (this.stopping.signal.aborted) return;
     await this.cleanStorageIfDue().catch((error: unknown) => {
       if (!this.stopping.signal.aborted) this.logger.error(errorFields(error), 'cleaning storage');
@@ -402,19 +409,4 @@ async function listEntries(
     }
   }
   return entries;
-}
-
-async function forEachConcurrently<T>(
-  items: T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

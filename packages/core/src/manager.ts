@@ -1,4 +1,5 @@
 /** @module CertManager: composes storage, locks, issuers, policy, backoff and the cache into automatic HTTPS. */
+
 import { Resolver } from 'node:dns/promises';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type tls from 'node:tls';
@@ -14,6 +15,7 @@ import {
 import { type CachedCertificate, CertificateCache } from './cache.js';
 import { type CertificateInfo, readCertificateInfo } from './certificates.js';
 import { type Clock, sleep, systemClock } from './clock.js';
+import { concurrencyLimit } from './concurrency.js';
 import { letsEncrypt, zeroSSL } from './issuers/acme.js';
 import { internal } from './issuers/internal.js';
 import type { ChallengeSolver, Issuer, IssuerContext, KeyType } from './issuers/issuer.js';
@@ -88,6 +90,9 @@ export interface CertManagerEvents {
   cached_managed_cert: [{ identifier: string; issuer: string; source: 'storage' }];
 }
 
+/** Storage reads in flight while `manage()` loads many names; a handshake's own read waits behind at most these. */
+const MANAGE_LOAD_CONCURRENCY = 16;
+
 /** One record per certificate: certificate, key and metadata are written together. */
 export interface StoredCertificate {
   certificatePem: string;
@@ -129,6 +134,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly handshakeLoads = new Map<string, Promise<CachedCertificate | undefined>>();
   /** Names whose `manage()` is still reading storage. */
   private readonly loading = new Map<string, Promise<void>>();
+  private readonly limitLoading = concurrencyLimit(MANAGE_LOAD_CONCURRENCY);
   private readonly stop = new AbortController();
   private readonly maintenance: Maintenance;
   /** Names whose backoff wait the maintenance loop may cut short (emergency, or renewed elsewhere). */
@@ -286,7 +292,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     // Recorded before the first await, so concurrent manage() and ready() calls see the same work.
     let loading = this.loading.get(name);
     if (!loading) {
-      loading = this.loadOrObtain(name).finally(() => this.loading.delete(name));
+      loading = this.limitLoading(() => this.loadOrObtain(name)).finally(() => this.loading.delete(name));
       this.loading.set(name, loading);
     }
     return loading;
