@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { acme, CertManager } from '@autotls/core';
+import { acme } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ariCertificateId } from '../packages/core/src/ari.js';
 import type { StoredRenewalInfo } from '../packages/core/src/maintenance.js';
@@ -10,59 +10,46 @@ import {
   revokeWithCertificateKey,
   startAriStandIn,
 } from './support/ari-stand-in.js';
-import { nextEvent, offsetClock, pause, waitUntil } from './support/lifecycle.js';
+import {
+  ageUntilRenewed,
+  type CertRenewedEvent,
+  CHECK_INTERVAL_MS,
+  nextEvent,
+  type OffsetClock,
+  offsetClock,
+  pause,
+  renewingManager,
+  type ShortLivedCA,
+  startShortLivedCA,
+  waitUntil,
+} from './support/lifecycle.js';
 import { captureLogger } from './support/logs.js';
-import { type ChallTestSrv, type Pebble, startChallTestSrv, startPebble } from './support/pebble.js';
-import { freePort } from './support/ports.js';
 import { handshake, serve, tempDir } from './support/servers.js';
 
-/** One hour: the clock is moved, not waited on, so the length only sets the scale. */
-const LIFETIME_MS = 3600_000;
-const CHECK_INTERVAL_MS = 100;
 const MINUTE = 60_000;
 
-let dns: ChallTestSrv;
-let pebble: Pebble;
+let ca: ShortLivedCA;
 let standIn: AriStandIn;
-let httpPort: number;
-let rootPem: string;
 
 beforeAll(async () => {
-  dns = await startChallTestSrv();
-  httpPort = await freePort();
-  pebble = await startPebble({
-    dnsServer: dns.dnsAddress,
-    httpPort,
-    certificateValidityPeriodSeconds: LIFETIME_MS / 1000,
-  });
-  standIn = await startAriStandIn(pebble);
-  rootPem = await pebble.rootPem();
+  ca = await startShortLivedCA();
+  standIn = await startAriStandIn(ca.pebble);
 });
 
 afterAll(async () => {
   await standIn?.stop();
-  await pebble?.stop();
-  await dns?.stop();
+  await ca?.stop();
 });
 
-interface Renewed {
-  reason: string;
-  old_serial: string;
-  serial: string;
-}
+/** Pebble's issuer, reached through the ARI stand-in. */
+const issuer = () => acme({ directoryUrl: standIn.directoryUrl, ca: standIn.caPem });
 
 /** A manager on the ARI stand-in (Pebble behind it), with its HTTP-01 and HTTPS listeners. */
-async function start(options: { storage?: string; clock?: ReturnType<typeof offsetClock> } = {}) {
+async function start(options: { storage?: string; clock?: OffsetClock } = {}) {
   const clock = options.clock ?? offsetClock();
   const logger = captureLogger();
-  const manager = new CertManager({
-    issuers: [acme({ directoryUrl: standIn.directoryUrl, ca: standIn.caPem })],
-    storage: options.storage ?? (await tempDir()),
-    clock,
-    logger,
-    renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
-  });
-  const server = await serve(manager, httpPort);
+  const manager = await renewingManager({ issuers: [issuer()], storage: options.storage, clock, logger });
+  const server = await serve(manager, ca.httpPort);
   return {
     manager,
     clock,
@@ -89,7 +76,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
     );
     const { manager, logger, server, pem, close } = await start();
     try {
-      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
+      const renewed = nextEvent<CertRenewedEvent>(manager, 'cert_renewed');
       await manager.manage([name]);
       await manager.ready([name]);
       const oldId = ariCertificateId(pem(name));
@@ -101,7 +88,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
         { replaces: oldId, rejected: false },
       ]);
       expect(standIn.renewalInfoRequests).toContain(oldId);
-      const served = await handshake(server.httpsPort, name, rootPem);
+      const served = await handshake(server.httpsPort, name, ca.rootPem);
       expect(served.cert.serialNumber.toLowerCase()).toBe(event.serial);
       expect(logger.find('certificate needs renewal')[0]).toMatchObject({ identifier: name, reason: 'ari' });
     } finally {
@@ -138,13 +125,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
 
       // A second instance on the same storage reads the choice instead of asking the CA and picking its own.
       const asked = standIn.renewalInfoRequests.length;
-      const second = new CertManager({
-        issuers: [acme({ directoryUrl: standIn.directoryUrl, ca: standIn.caPem })],
-        storage,
-        clock: first.clock,
-        logger: captureLogger(),
-        renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
-      });
+      const second = await renewingManager({ issuers: [issuer()], storage, clock: first.clock });
       await second.manage([name]);
       await pause(5 * CHECK_INTERVAL_MS);
       await second.close();
@@ -161,7 +142,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
       await pause(5 * CHECK_INTERVAL_MS);
       expect(renewals).toBe(0);
 
-      const renewed = nextEvent<Renewed>(first.manager, 'cert_renewed');
+      const renewed = nextEvent<CertRenewedEvent>(first.manager, 'cert_renewed');
       first.clock.offsetMs = selected - Date.now() + 1_000;
       // The window ends a third of the way into the lifetime: ARI, not the lifetime ratio, made it due.
       expect((await renewed).reason).toBe('ari');
@@ -180,7 +161,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
     );
     const { manager, logger, pem, close } = await start();
     try {
-      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
+      const renewed = nextEvent<CertRenewedEvent>(manager, 'cert_renewed');
       standIn.rejectReplaces(1);
       await manager.manage([name]);
       await manager.ready([name]);
@@ -223,28 +204,23 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
       expect(logger.find('certificate needs renewal')).toHaveLength(0);
 
       await revokeWithCertificateKey({
-        directoryUrl: pebble.directoryUrl,
-        caPem: pebble.caPem,
+        directoryUrl: ca.pebble.directoryUrl,
+        caPem: ca.pebble.caPem,
         certificatePem: cached.certificatePem,
         privateKeyPem: cached.privateKeyPem,
       });
-      expect((await pebble.certStatus(cached.info.serialNumber))?.Status).toBe('Revoked');
-      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
+      expect((await ca.pebble.certStatus(cached.info.serialNumber))?.Status).toBe('Revoked');
       // The CA is asked again once its Retry-After has passed.
-      manager.once('cert_renewed', () => {
-        clock.offsetMs = 0;
-      });
-      clock.offsetMs = 2 * MINUTE;
-      const event = await renewed;
+      const event = await ageUntilRenewed(manager, clock, 2 * MINUTE);
 
       expect(event).toMatchObject({ reason: 'ari', old_serial: cached.info.serialNumber });
       expect(logger.find('certificate needs renewal')[0]).toMatchObject({
         identifier: name,
         ari_explanation: 'https://ari-stand-in.test/revoked',
       });
-      const served = await handshake(server.httpsPort, name, rootPem);
+      const served = await handshake(server.httpsPort, name, ca.rootPem);
       expect(served.cert.serialNumber.toLowerCase()).toBe(event.serial);
-      expect((await pebble.certStatus(event.serial))?.Status).toBe('Valid');
+      expect((await ca.pebble.certStatus(event.serial))?.Status).toBe('Valid');
     } finally {
       standIn.answerWith(letsEncryptLikeAnswer);
       await close();

@@ -34,6 +34,32 @@ afterAll(async () => {
 const issuer = () => acme({ directoryUrl: pebble.directoryUrl, ca: pebble.caPem });
 const newOrders = () => pebble.requestLog().filter((line) => line.route.includes('order-plz')).length;
 
+/** A manager on `storage` whose challenge listener is on httpPort, where Pebble validates. */
+async function answeringManager(storage: string) {
+  const manager = new CertManager({ issuers: [issuer()], storage, logger: silentLogger });
+  const plain = http.createServer(manager.httpHandler());
+  await new Promise<void>((resolve) => plain.listen(httpPort, '127.0.0.1', resolve));
+  return {
+    manager,
+    async close() {
+      plain.closeAllConnections();
+      await new Promise((resolve) => plain.close(resolve));
+      await manager.close();
+    },
+  };
+}
+
+/** Obtains a certificate for `name` into `storage` with a manager of its own, and closes that manager. */
+async function obtainInto(storage: string, name: string) {
+  const first = await answeringManager(storage);
+  try {
+    await first.manager.manage([name]);
+    await first.manager.ready([name]);
+  } finally {
+    await first.close();
+  }
+}
+
 describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
   it('obtains a certificate that verifies against the CA root and names exactly the host', async () => {
     const name = 'shop.example.test';
@@ -63,15 +89,7 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
   it('serves a stored certificate from a second manager without asking the CA', async () => {
     const name = 'stored.example.test';
     const storage = await tempDir();
-    const first = new CertManager({ issuers: [issuer()], storage, logger: silentLogger });
-    const plain = http.createServer(first.httpHandler()).listen(httpPort, '127.0.0.1');
-    try {
-      await first.manage([name]);
-      await first.ready([name]);
-    } finally {
-      plain.close();
-      await first.close();
-    }
+    await obtainInto(storage, name);
     const ordersBefore = newOrders();
     const second = new CertManager({ issuers: [issuer()], storage, logger: silentLogger });
     const events: string[] = [];
@@ -88,8 +106,7 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
   it('replaces a truncated storage entry with a fresh certificate and a clear log, not a crash', async () => {
     const name = 'corrupt.example.test';
     const storage = await tempDir();
-    const first = new CertManager({ issuers: [issuer()], storage, logger: silentLogger });
-    const plain = http.createServer(first.httpHandler()).listen(httpPort, '127.0.0.1');
+    const { manager: first, close } = await answeringManager(storage);
     try {
       await first.manage([name]);
       await first.ready([name]);
@@ -108,8 +125,7 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
       expect(second.getCertificate(name)?.serialNumber).not.toBe(first.getCertificate(name)?.serialNumber);
       await second.close();
     } finally {
-      plain.close();
-      await first.close();
+      await close();
     }
   });
 
@@ -117,8 +133,7 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
     const name = 'cluster.example.test';
     const storage = await tempDir();
     // This process only answers challenges, from storage: the children write them there.
-    const responder = new CertManager({ issuers: [issuer()], storage, logger: silentLogger });
-    const plain = http.createServer(responder.httpHandler()).listen(httpPort, '127.0.0.1');
+    const responder = await answeringManager(storage);
     const script = path.join(storage, 'child.mjs');
     await writeFile(
       script,
@@ -151,7 +166,6 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
       expect(results.map((r) => r.obtained).sort()).toEqual([0, 1]);
       expect(newOrders()).toBe(ordersBefore + 1);
     } finally {
-      plain.close();
       await responder.close();
     }
   });

@@ -2,52 +2,38 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
-import { acme, CertManager, DEFAULT_RETRY_INTERVALS_MS } from '@autotls/core';
+import { acme, DEFAULT_RETRY_INTERVALS_MS } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nextEvent, offsetClock, pause, waitUntil } from './support/lifecycle.js';
+import {
+  ageUntilRenewed,
+  CERTIFICATE_LIFETIME_MS,
+  CHECK_INTERVAL_MS,
+  offsetClock,
+  pause,
+  renewingManager,
+  type ShortLivedCA,
+  startShortLivedCA,
+  waitUntil,
+} from './support/lifecycle.js';
 import { captureLogger } from './support/logs.js';
-import { type ChallTestSrv, type Pebble, startChallTestSrv, startPebble } from './support/pebble.js';
-import { freePort } from './support/ports.js';
 import { handshake, serve, tempDir } from './support/servers.js';
 
-/** One hour: the clock is moved, not waited on, so the length only sets the scale. */
-const LIFETIME_MS = 3600_000;
 /** Past two thirds of the lifetime: a third or less is left, so the certificate is due. */
-const PAST_TWO_THIRDS_MS = 0.7 * LIFETIME_MS;
-/** Fast passes, so a test sees the loop act within a fraction of a second. */
-const CHECK_INTERVAL_MS = 100;
+const PAST_TWO_THIRDS_MS = 0.7 * CERTIFICATE_LIFETIME_MS;
 
-let dns: ChallTestSrv;
-let pebble: Pebble;
-let httpPort: number;
-let rootPem: string;
+let ca: ShortLivedCA;
 
 beforeAll(async () => {
-  dns = await startChallTestSrv();
-  httpPort = await freePort();
-  pebble = await startPebble({
-    dnsServer: dns.dnsAddress,
-    httpPort,
-    certificateValidityPeriodSeconds: LIFETIME_MS / 1000,
-  });
-  rootPem = await pebble.rootPem();
+  ca = await startShortLivedCA();
 });
 
 afterAll(async () => {
-  await pebble?.stop();
-  await dns?.stop();
+  await ca?.stop();
 });
 
-const issuer = () => acme({ directoryUrl: pebble.directoryUrl, ca: pebble.caPem });
-const newOrders = () => pebble.requestLog().filter((line) => line.route.includes('order-plz')).length;
+const issuer = () => acme({ directoryUrl: ca.pebble.directoryUrl, ca: ca.pebble.caPem });
+const newOrders = () => ca.pebble.requestLog().filter((line) => line.route.includes('order-plz')).length;
 const serialOf = (cert: tls.PeerCertificate) => cert.serialNumber.toLowerCase();
-
-interface Renewed {
-  identifier: string;
-  reason: string;
-  old_serial: string;
-  serial: string;
-}
 
 /** A GET over a kept-alive connection: `reused` tells whether it rode on a connection opened earlier. */
 function get(agent: https.Agent, port: number, name: string) {
@@ -63,43 +49,36 @@ function get(agent: https.Agent, port: number, name: string) {
   });
 }
 
+/** A manager on a clock of its own, with its HTTP-01 and HTTPS listeners. */
+async function start() {
+  const clock = offsetClock();
+  const logger = captureLogger();
+  const manager = await renewingManager({ issuers: [issuer()], clock, logger });
+  return { clock, logger, manager, server: await serve(manager, ca.httpPort) };
+}
+
 describe('renewal by the maintenance loop, against a real CA', () => {
   it('renews a certificate past two thirds of its lifetime and the running server serves it to the next handshake', async () => {
     const name = 'renew.example.test';
-    const clock = offsetClock();
-    const logger = captureLogger();
-    const manager = new CertManager({
-      issuers: [issuer()],
-      storage: await tempDir(),
-      clock,
-      logger,
-      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
-    });
-    const server = await serve(manager, httpPort);
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: rootPem });
+    const { clock, logger, manager, server } = await start();
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: ca.rootPem });
     try {
       await manager.manage([name]);
       await manager.ready([name]);
-      const before = await handshake(server.httpsPort, name, rootPem);
+      const before = await handshake(server.httpsPort, name, ca.rootPem);
       expect(await get(agent, server.httpsPort, name)).toEqual({ status: 200, reused: false });
       await pause(3 * CHECK_INTERVAL_MS);
       expect(logger.find('certificate needs renewal')).toHaveLength(0);
 
       const ordersBefore = newOrders();
-      // The renewed certificate is as old under the moved clock as the first one was: move it back at once.
-      manager.once('cert_renewed', () => {
-        clock.offsetMs = 0;
-      });
-      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
-      clock.offsetMs = PAST_TWO_THIRDS_MS;
-      const event = await renewed;
+      const event = await ageUntilRenewed(manager, clock, PAST_TWO_THIRDS_MS);
 
       expect(event).toMatchObject({
         identifier: name,
         reason: 'lifetime',
         old_serial: serialOf(before.cert),
       });
-      const after = await handshake(server.httpsPort, name, rootPem);
+      const after = await handshake(server.httpsPort, name, ca.rootPem);
       expect(after.authorized).toBe(true);
       expect(serialOf(after.cert)).toBe(event.serial);
       expect(serialOf(after.cert)).not.toBe(serialOf(before.cert));
@@ -122,17 +101,10 @@ describe('renewal by the maintenance loop, against a real CA', () => {
     const name = 'pair.example.test';
     const storage = await tempDir();
     const clock = offsetClock();
-    const make = () =>
-      new CertManager({
-        issuers: [issuer()],
-        storage,
-        clock,
-        logger: captureLogger(),
-        renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
-      });
-    const [first, second] = [make(), make()];
+    const make = () => renewingManager({ issuers: [issuer()], storage, clock });
+    const [first, second] = [await make(), await make()];
     // One plain-HTTP listener answers the CA for both: challenges are written to the shared storage.
-    const server = await serve(first, httpPort);
+    const server = await serve(first, ca.httpPort);
     try {
       await first.manage([name]);
       await first.ready([name]);
@@ -171,21 +143,10 @@ describe('renewal by the maintenance loop, against a real CA', () => {
     const name = 'pickup.example.test';
     const storage = await tempDir();
     const renewingClock = offsetClock();
-    const renewing = new CertManager({
-      issuers: [issuer()],
-      storage,
-      clock: renewingClock,
-      logger: captureLogger(),
-      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
-    });
+    const renewing = await renewingManager({ issuers: [issuer()], storage, clock: renewingClock });
     const logger = captureLogger();
-    const other = new CertManager({
-      issuers: [issuer()],
-      storage,
-      logger,
-      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
-    });
-    const server = await serve(renewing, httpPort);
+    const other = await renewingManager({ issuers: [issuer()], storage, logger });
+    const server = await serve(renewing, ca.httpPort);
     const otherHttps = https.createServer(other.httpsOptions(), (_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => otherHttps.listen(0, '127.0.0.1', resolve));
     const otherPort = (otherHttps.address() as AddressInfo).port;
@@ -193,22 +154,17 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       await renewing.manage([name]);
       await renewing.ready([name]);
       await other.manage([name]);
-      const original = serialOf((await handshake(otherPort, name, rootPem)).cert);
+      const original = serialOf((await handshake(otherPort, name, ca.rootPem)).cert);
       const obtaining: unknown[] = [];
       other.on('cert_obtaining', (event) => obtaining.push(event));
 
-      renewing.once('cert_renewed', () => {
-        renewingClock.offsetMs = 0;
-      });
-      const renewed = nextEvent<Renewed>(renewing, 'cert_renewed');
-      renewingClock.offsetMs = PAST_TWO_THIRDS_MS;
-      const { serial } = await renewed;
+      const { serial } = await ageUntilRenewed(renewing, renewingClock, PAST_TWO_THIRDS_MS);
       await waitUntil(
         () => other.getCertificate(name)?.serialNumber === serial,
         'the other instance serves it',
       );
 
-      const seen = await handshake(otherPort, name, rootPem);
+      const seen = await handshake(otherPort, name, ca.rootPem);
       expect(seen.authorized).toBe(true);
       expect(serialOf(seen.cert)).toBe(serial);
       expect(serial).not.toBe(original);
@@ -241,17 +197,11 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       await (sleeps.length >= 4 ? gate : pause(10));
     };
     const logger = captureLogger();
-    const manager = new CertManager({
-      issuers: [issuer()],
-      storage: await tempDir(),
-      clock,
-      logger,
-      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
-    });
+    const manager = await renewingManager({ issuers: [issuer()], clock, logger });
     const challenges = http.createServer(manager.httpHandler());
     const broken = http.createServer((_req, res) => res.writeHead(404).end('not here'));
     const listen = (server: http.Server) =>
-      new Promise<void>((resolve) => server.listen(httpPort, '127.0.0.1', () => resolve()));
+      new Promise<void>((resolve) => server.listen(ca.httpPort, '127.0.0.1', () => resolve()));
     const close = (server: http.Server) => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(resolve));
@@ -263,21 +213,17 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       await listen(challenges);
       await manager.manage([name]);
       await manager.ready([name]);
-      const original = serialOf((await handshake(httpsPort, name, rootPem)).cert);
+      const original = serialOf((await handshake(httpsPort, name, ca.rootPem)).cert);
 
       // The CA now gets a 404 for every challenge: each renewal attempt fails with `unauthorized`.
       await close(challenges);
       await listen(broken);
       const retryingIn: number[] = [];
       manager.on('cert_failed', (event) => retryingIn.push(event.retrying_in));
-      manager.once('cert_renewed', () => {
-        clock.offsetMs = 0;
-      });
-      const renewed = nextEvent<Renewed>(manager, 'cert_renewed', 30_000);
-      clock.offsetMs = PAST_TWO_THIRDS_MS;
+      const renewed = ageUntilRenewed(manager, clock, PAST_TWO_THIRDS_MS, 30_000);
       await waitUntil(() => retryingIn.length === 4, 'four attempts failed');
 
-      const meanwhile = await handshake(httpsPort, name, rootPem);
+      const meanwhile = await handshake(httpsPort, name, ca.rootPem);
       expect(meanwhile.authorized).toBe(true);
       expect(serialOf(meanwhile.cert)).toBe(original);
       expect(manager.getCertificate(name)?.serialNumber).toBe(original);
@@ -295,7 +241,7 @@ describe('renewal by the maintenance loop, against a real CA', () => {
         logger: 'tls.renew',
         attempt: 1,
       });
-      expect(serialOf((await handshake(httpsPort, name, rootPem)).cert)).toBe(serial);
+      expect(serialOf((await handshake(httpsPort, name, ca.rootPem)).cert)).toBe(serial);
     } finally {
       openGate();
       secure.closeAllConnections();
@@ -308,33 +254,19 @@ describe('renewal by the maintenance loop, against a real CA', () => {
 
   it('renews an expired certificate at once and serves it until the new one arrives, with an error log', async () => {
     const name = 'expired.example.test';
-    const clock = offsetClock();
-    const logger = captureLogger();
-    const manager = new CertManager({
-      issuers: [issuer()],
-      storage: await tempDir(),
-      clock,
-      logger,
-      renewal: { checkIntervalMs: CHECK_INTERVAL_MS },
-    });
-    const server = await serve(manager, httpPort);
+    const { clock, logger, manager, server } = await start();
     try {
       await manager.manage([name]);
       await manager.ready([name]);
       const original = manager.getCertificate(name)?.serialNumber;
-      manager.once('cert_renewed', () => {
-        clock.offsetMs = 0;
-      });
-      const renewed = nextEvent<Renewed>(manager, 'cert_renewed');
-      clock.offsetMs = LIFETIME_MS + 60_000;
-      const event = await renewed;
+      const event = await ageUntilRenewed(manager, clock, CERTIFICATE_LIFETIME_MS + 60_000);
 
       expect(event).toMatchObject({ reason: 'expired', old_serial: original });
       const complaint = logger.find(
         'certificate has expired; serving it until a new one arrives, renewing now',
       );
       expect(complaint[0]).toMatchObject({ level: 'error', identifier: name, serial: original });
-      expect(serialOf((await handshake(server.httpsPort, name, rootPem)).cert)).toBe(event.serial);
+      expect(serialOf((await handshake(server.httpsPort, name, ca.rootPem)).cert)).toBe(event.serial);
     } finally {
       await server.close();
       await manager.close();

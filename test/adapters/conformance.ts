@@ -6,6 +6,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { acme, type CertManager, type CertManagerOptions } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HttpResponse, httpRequest } from '../support/http.js';
 import { captureLogger } from '../support/logs.js';
 import { type ChallTestSrv, type Pebble, startChallTestSrv, startPebble } from '../support/pebble.js';
 import { freePorts } from '../support/ports.js';
@@ -78,40 +79,14 @@ interface SendOptions {
 }
 
 /** One request to 127.0.0.1 with a chosen Host header and raw path (sent as is, no normalisation). */
-function send(
-  options: SendOptions,
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const host = options.host ?? APP;
-  const request = options.secure ? https.request : http.request;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: options.port,
-        method: options.method ?? 'GET',
-        path: options.path ?? '/',
-        headers: { host },
-        servername: options.servername ?? APP,
-        ca: options.ca,
-        agent: options.agent ?? false,
-        timeout: 5000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${options.method ?? 'GET'} ${options.path} timed out`)));
-    req.on('error', reject);
-    req.end();
+function send(options: SendOptions): Promise<HttpResponse> {
+  return httpRequest(`${options.secure ? 'https' : 'http'}://127.0.0.1:${options.port}/`, {
+    method: options.method ?? 'GET',
+    rawPath: options.path ?? '/',
+    headers: { host: options.host ?? APP },
+    servername: options.servername ?? APP,
+    ca: options.ca,
+    agent: options.agent,
   });
 }
 

@@ -5,11 +5,12 @@
  */
 import { createPublicKey, sign, X509Certificate } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { createServer, request as httpsRequest } from 'node:https';
+import { createServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { httpRequest } from './http.js';
 import type { Pebble } from './pebble.js';
 import { freePort } from './ports.js';
+import { forwardableHeaders, forwardUpstream, readBody } from './reverse-proxy.js';
 import { testTls } from './tls.js';
 
 /** Where the stand-in serves ARI; any path works, clients take it from the directory. */
@@ -83,16 +84,8 @@ export function serialOfCertificateId(certificateId: string): string {
     .replace(/^(00)+/, '');
 }
 
-function readBody(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
-
-const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
+/** The stand-in sets its own Content-Length on what it answers. */
+const NOT_FORWARDED = ['content-length'];
 
 export async function startAriStandIn(pebble: Pebble): Promise<AriStandIn> {
   const tls = await testTls();
@@ -108,27 +101,7 @@ export async function startAriStandIn(pebble: Pebble): Promise<AriStandIn> {
 
   /** Forwards with the client's Host: Pebble builds its URLs from it, so they already name the stand-in. */
   const upstream = (method: string, path: string, headers: OutgoingHttpHeaders, body?: Buffer) =>
-    new Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }>((resolve, reject) => {
-      const request = httpsRequest(
-        {
-          hostname: target.hostname,
-          port: target.port,
-          method,
-          path,
-          headers,
-          ca: pebble.caPem,
-          agent: false,
-        },
-        (response) => {
-          readBody(response).then(
-            (data) => resolve({ status: response.statusCode ?? 502, headers: response.headers, body: data }),
-            reject,
-          );
-        },
-      );
-      request.on('error', reject);
-      request.end(body);
-    });
+    forwardUpstream(target, pebble.caPem, { method, path, headers, body });
 
   const send = (res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | string) => {
     const payload = Buffer.from(body);
@@ -162,8 +135,7 @@ export async function startAriStandIn(pebble: Pebble): Promise<AriStandIn> {
     if (method === 'GET' && path.startsWith(`${RENEWAL_INFO_PATH}/`)) {
       return renewalInfo(res, decodeURIComponent(path.slice(RENEWAL_INFO_PATH.length + 1)));
     }
-    const headers: OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers)) if (!hopByHop.has(name)) headers[name] = value;
+    const headers = forwardableHeaders(req.headers, NOT_FORWARDED);
     if (method === 'POST' && path === NEW_ORDER_PATH) {
       const jws = JSON.parse(body.toString('utf8')) as { payload: string };
       const order = JSON.parse(Buffer.from(jws.payload, 'base64url').toString('utf8')) as {
@@ -195,8 +167,7 @@ export async function startAriStandIn(pebble: Pebble): Promise<AriStandIn> {
       }
     }
     const response = await upstream(method, path, headers, body.length > 0 ? body : undefined);
-    const out: OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(response.headers)) if (!hopByHop.has(name)) out[name] = value;
+    const out = forwardableHeaders(response.headers, NOT_FORWARDED);
     let payload = response.body;
     if (method === 'GET' && path === new URL(pebble.directoryUrl).pathname) {
       const directory = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;

@@ -1,9 +1,10 @@
 /** @module test/support/fault-proxy — an HTTPS reverse proxy in front of Pebble that can rate-limit or go down. */
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { createServer, request as httpsRequest, type Server } from 'node:https';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { freePort } from './ports.js';
+import { forwardableHeaders, forwardUpstream, readBody, type UpstreamResponse } from './reverse-proxy.js';
 import { testTls } from './tls.js';
 
 export interface FaultProxyOptions {
@@ -79,38 +80,11 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-const hopByHop = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
 function matchesRequest(matcher: RequestMatcher | undefined, method: string, path: string): boolean {
   if (matcher === undefined) return true;
   if (typeof matcher === 'string') return path.startsWith(matcher);
   if (matcher instanceof RegExp) return new RegExp(matcher.source, matcher.flags).test(path);
   return matcher({ method, path });
-}
-
-function readBody(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
-
-interface UpstreamResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
 }
 
 /**
@@ -138,36 +112,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const sockets = new Set<Socket>();
   const hanging = new Set<ServerResponse>();
 
-  const upstream = (
-    method: string,
-    path: string,
-    headers: OutgoingHttpHeaders,
-    body?: Buffer,
-  ): Promise<UpstreamResponse> =>
-    new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          protocol: target.protocol,
-          hostname: target.hostname,
-          port: target.port,
-          method,
-          path,
-          headers,
-          ca: caPem,
-          agent: false,
-          timeout: 30_000,
-        },
-        (res) => {
-          readBody(res).then(
-            (data) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: data }),
-            reject,
-          );
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('upstream timed out')));
-      req.on('error', reject);
-      req.end(body);
-    });
+  const upstream = (method: string, path: string, headers: OutgoingHttpHeaders, body?: Buffer) =>
+    forwardUpstream(target, caPem, { method, path, headers, body });
 
   const freshNonce = async (host: string): Promise<string | undefined> => {
     try {
@@ -252,10 +198,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return;
     }
 
-    const headers: OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
-    }
+    const headers = forwardableHeaders(req.headers);
     headers.host = host;
     let response: UpstreamResponse;
     try {
@@ -277,17 +220,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return;
     }
 
-    const out: OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(response.headers)) {
-      if (value === undefined || hopByHop.has(name) || name === 'content-length') continue;
-      if (name === 'location' || name === 'link') {
-        // Typed per header by @types/node ('location' is string only); Link may repeat.
-        (out as Record<string, string | string[]>)[name] = Array.isArray(value)
-          ? value.map(rewrite)
-          : rewrite(String(value));
-      } else {
-        out[name] = value;
-      }
+    const out = forwardableHeaders(response.headers, ['content-length']);
+    for (const name of ['location', 'link']) {
+      const value = out[name];
+      if (value === undefined) continue;
+      // Typed per header by @types/node ('location' is string only); Link may repeat.
+      (out as Record<string, string | string[]>)[name] = Array.isArray(value)
+        ? value.map(rewrite)
+        : rewrite(String(value));
     }
     let payload = response.body;
     if (/json|text/i.test(String(response.headers['content-type'] ?? ''))) {

@@ -1,5 +1,5 @@
-/** @module test/support/http — a tiny HTTP(S) client for the harness (custom CA, no keep-alive). */
-import { request as httpRequestRaw, type IncomingHttpHeaders } from 'node:http';
+/** @module test/support/http — a tiny HTTP(S) client for the harness (custom CA, raw paths, any Host). */
+import { type Agent, request as httpRequestRaw, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequestRaw } from 'node:https';
 
 export interface HttpRequestOptions {
@@ -10,6 +10,12 @@ export interface HttpRequestOptions {
   ca?: string | string[];
   /** Abort after this many ms; default 5000. */
   timeoutMs?: number;
+  /** Path and query sent as is instead of the URL's, which `new URL` normalises (`..`, `%2e%2e`). */
+  rawPath?: string;
+  /** TLS server name (SNI) for https URLs, whatever the URL's host or the Host header says. */
+  servername?: string;
+  /** Keeps the connection for later requests; default a fresh connection that is closed after. */
+  agent?: Agent;
 }
 
 export interface HttpResponse {
@@ -18,7 +24,7 @@ export interface HttpResponse {
   body: string;
 }
 
-/** One request, a fresh connection (agent: false), body read to the end as UTF-8. */
+/** One request, on a fresh connection unless `agent` is given, body read to the end as UTF-8. */
 export function httpRequest(url: string, options: HttpRequestOptions = {}): Promise<HttpResponse> {
   const target = new URL(url);
   const send = target.protocol === 'https:' ? httpsRequestRaw : httpRequestRaw;
@@ -30,7 +36,9 @@ export function httpRequest(url: string, options: HttpRequestOptions = {}): Prom
       {
         method: options.method ?? 'GET',
         headers,
-        agent: false,
+        agent: options.agent ?? false,
+        ...(options.rawPath === undefined ? {} : { path: options.rawPath }),
+        ...(options.servername === undefined ? {} : { servername: options.servername }),
         ...(options.ca === undefined ? {} : { ca: options.ca }),
         timeout: options.timeoutMs ?? 5000,
       },

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { captureLogger } from '../../../test/support/logs.js';
 import { DEFAULT_RETRY_INTERVALS_MS } from '../src/backoff.js';
 import type { Issuer } from '../src/issuers/issuer.js';
-import { CertManager } from '../src/manager.js';
+import { CertManager, type CertManagerOptions } from '../src/manager.js';
 import { MemoryLocker } from '../src/storage/lock-memory.js';
 
 /** A clock whose sleeps advance time instantly: a 30-day schedule runs in milliseconds. */
@@ -28,17 +28,24 @@ const failingIssuer: Issuer = {
   },
 };
 
+/** A manager whose only CA always fails, on the fake clock, with every log line kept. */
+async function failingManager(retry?: CertManagerOptions['retry']) {
+  const clock = fakeClock();
+  const logger = captureLogger();
+  const manager = new CertManager({
+    issuers: [failingIssuer],
+    storage: await mkdtemp(path.join(os.tmpdir(), 'autotls-schedule-')),
+    locker: new MemoryLocker(),
+    ...(retry === undefined ? {} : { retry }),
+    logger,
+    clock,
+  });
+  return { manager, clock, logger };
+}
+
 describe('the retry schedule', () => {
   it('waits 1m, 2m, 2m, 5m, 10m×3, 20m×4, 30m×6, 1h×3, 2h×2, 3h×2, then 6h, and gives up after 30 days', async () => {
-    const clock = fakeClock();
-    const logger = captureLogger();
-    const manager = new CertManager({
-      issuers: [failingIssuer],
-      storage: await mkdtemp(path.join(os.tmpdir(), 'autotls-schedule-')),
-      locker: new MemoryLocker(),
-      logger,
-      clock,
-    });
+    const { manager, clock, logger } = await failingManager();
     const givingUp: unknown[] = [];
     manager.on('cert_giving_up', (event) => givingUp.push(event));
     const startedAt = clock.now();
@@ -75,16 +82,7 @@ describe('the retry schedule', () => {
   });
 
   it('takes its intervals and maximum duration from the retry option', async () => {
-    const clock = fakeClock();
-    const logger = captureLogger();
-    const manager = new CertManager({
-      issuers: [failingIssuer],
-      storage: await mkdtemp(path.join(os.tmpdir(), 'autotls-schedule-')),
-      locker: new MemoryLocker(),
-      retry: { intervalsMs: [1000, 5000], maxDurationMs: 20_000 },
-      logger,
-      clock,
-    });
+    const { manager, logger } = await failingManager({ intervalsMs: [1000, 5000], maxDurationMs: 20_000 });
     await manager.manage(['short.example.com']);
     await expect(manager.ready(['short.example.com'])).rejects.toThrow();
     expect(logger.find('will retry').map((line) => line.retrying_in)).toEqual([1, 5, 5, 5]);
