@@ -42,6 +42,7 @@ export { InvalidNameError, isInternalName, normalizeName } from './names.js';
 export { AllIssuersFailedError } from './policy.js';
 export { type AcmeProblem, AcmeProblemError } from './problems.js';
 export {
+  type AdapterOptions,
   type AutoTlsServers,
   closeServer,
   type ListenOptions,

@@ -3,7 +3,15 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { CertManager } from './manager.js';
+import type { CertManager, CertManagerOptions } from './manager.js';
+
+/** What every framework adapter accepts besides the manager's own options. */
+export interface AdapterOptions extends CertManagerOptions {
+  /** Use an existing manager instead of creating one from these options. */
+  manager?: CertManager;
+  /** Redirect plain HTTP to HTTPS (default true). */
+  redirect?: boolean;
+}
 
 export interface ListenOptions {
   /** Plain-HTTP port: HTTP-01 answers and redirects (default 80). */

@@ -1,9 +1,9 @@
 /** @module @autotls/express: automatic HTTPS for Express 5 — `app.use(autoTls({ domains, email }))`. */
 import type https from 'node:https';
 import {
+  type AdapterOptions,
   type AutoTlsServers,
   CertManager,
-  type CertManagerOptions,
   httpChallengeRequestOf,
   type ListenOptions,
   listenHttpAndHttps,
@@ -11,12 +11,7 @@ import {
 } from '@autotls/core';
 import type { Express, NextFunction, Request, Response } from 'express';
 
-export interface AutoTlsOptions extends CertManagerOptions {
-  /** Use an existing manager instead of creating one from these options. */
-  manager?: CertManager;
-  /** Redirect plain HTTP to HTTPS (default true). */
-  redirect?: boolean;
-}
+export type AutoTlsOptions = AdapterOptions;
 
 export type { AutoTlsServers, ListenOptions } from '@autotls/core';
 

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type https from 'node:https';
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { CertManager, CertManagerOptions } from '@autotls/core';
+import type { AdapterOptions, CertManager, CertManagerOptions } from '@autotls/core';
 import {
   closeServer,
   createManager,
@@ -14,17 +14,14 @@ import {
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
-export interface AutoTlsPluginOptions extends CertManagerOptions {
-  /** Use an existing manager instead of creating one from these options (the plugin then leaves it open). */
-  manager?: CertManager;
+/** `manager` (an existing one, which the plugin then leaves open) and `redirect` as in every adapter. */
+export interface AutoTlsPluginOptions extends AdapterOptions {
   /** Start a plain-HTTP listener on this port (e.g. 80) once Fastify listens: HTTP-01 answers and redirects. */
   httpPort?: number;
   /** Address for that listener (default: all interfaces). */
   host?: string;
   /** Port in redirect URLs (default: this instance's own port when it serves HTTPS, else 443). */
   httpsPort?: number;
-  /** Redirect plain HTTP to HTTPS (default true). With `false` the app answers plain HTTP itself. */
-  redirect?: boolean;
 }
 
 declare module 'fastify' {

@@ -1,9 +1,9 @@
 /** @module @autotls/koa: automatic HTTPS for Koa 3 — `app.use(autoTls({ domains, email }))`. */
 import type https from 'node:https';
 import {
+  type AdapterOptions,
   type AutoTlsServers,
   CertManager,
-  type CertManagerOptions,
   httpChallengeRequestOf,
   type ListenOptions,
   listenHttpAndHttps,
@@ -12,12 +12,7 @@ import type Koa from 'koa';
 
 export type { AutoTlsServers, ListenOptions } from '@autotls/core';
 
-export interface AutoTlsOptions extends CertManagerOptions {
-  /** Use an existing manager instead of creating one from these options. */
-  manager?: CertManager;
-  /** Redirect plain HTTP to HTTPS (default true). */
-  redirect?: boolean;
-}
+export type AutoTlsOptions = AdapterOptions;
 
 export interface AutoTlsMiddleware {
   (ctx: Koa.Context, next: Koa.Next): Promise<void>;
