@@ -15,6 +15,8 @@ export interface RateLimitOptions {
 export class SlidingWindowLimiter {
   private readonly events: number[] = [];
   private queue: Promise<void> = Promise.resolve();
+  /** Callers in `take()` not yet admitted. */
+  private queued = 0;
 
   constructor(
     readonly maxEvents: number,
@@ -29,19 +31,22 @@ export class SlidingWindowLimiter {
     return (this.events[this.events.length - this.maxEvents] ?? 0) + this.windowMs - this.clock.now();
   }
 
-  /** `onWait` runs (once) when this caller has to wait for a slot, `onDone` when it got one after waiting. */
-  take(signal?: AbortSignal, hooks: { onWait?(waitMs: number): void; onDone?(): void } = {}): Promise<void> {
+  /**
+   * Resolves when an event fits in the window, and records it. `onWait` runs at once when this caller will
+   * have to wait (for the window, or behind callers queued before it); `onDone` when it got its slot.
+   */
+  take(signal?: AbortSignal, hooks: { onWait?(): void; onDone?(): void } = {}): Promise<void> {
+    const willWait = this.waitMs() > 0 || this.events.length + this.queued >= this.maxEvents;
+    if (willWait) hooks.onWait?.();
+    this.queued++;
     // Callers queue, so a burst is admitted in arrival order, one slot at a time.
-    const turn = this.queue.then(async () => {
-      let waited = false;
-      for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) {
-        if (!waited) hooks.onWait?.(wait);
-        waited = true;
-        await sleep(wait, signal);
-      }
-      this.events.push(this.clock.now());
-      if (waited) hooks.onDone?.();
-    });
+    const turn = this.queue
+      .then(async () => {
+        for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) await sleep(wait, signal);
+        this.events.push(this.clock.now());
+        if (willWait) hooks.onDone?.();
+      })
+      .finally(() => this.queued--);
     this.queue = turn.catch(() => {});
     return turn;
   }

@@ -245,7 +245,7 @@ export class AcmeIssuer implements Issuer {
       account: this.options.email ?? context.email,
     };
     await limiter.take(request.signal, {
-      onWait: (waitMs) => logger.info({ ...fields, wait: waitMs / 1000 }, 'waiting on internal rate limiter'),
+      onWait: () => logger.info(fields, 'waiting on internal rate limiter'),
       onDone: () => logger.info(fields, 'done waiting on internal rate limiter'),
     });
   }
