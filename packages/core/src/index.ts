@@ -41,6 +41,7 @@ export {
 export { InvalidNameError, isInternalName, normalizeName } from './names.js';
 export { AllIssuersFailedError } from './policy.js';
 export { type AcmeProblem, AcmeProblemError } from './problems.js';
+export type { RenewalOptions, RenewalReason } from './renewal.js';
 export {
   type AdapterOptions,
   type AutoTlsServers,
