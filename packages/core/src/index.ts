@@ -39,6 +39,7 @@ export {
   writeHttpResponse,
 } from './manager.js';
 export { InvalidNameError, isInternalName, normalizeName } from './names.js';
+export type { OnDemandOptions } from './on-demand.js';
 export { AllIssuersFailedError } from './policy.js';
 export { type AcmeProblem, AcmeProblemError } from './problems.js';
 export type { RenewalOptions, RenewalReason } from './renewal.js';

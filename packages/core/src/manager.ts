@@ -22,6 +22,7 @@ import type { ChallengeSolver, Issuer, IssuerContext, KeyType } from './issuers/
 import { createDefaultLogger, errorFields, type Logger } from './log.js';
 import { Maintenance, type MaintenanceHost, type RenewalRequest } from './maintenance.js';
 import { isInternalName, normalizeName, wildcardFor } from './names.js';
+import { type OnDemandOptions, OnDemandPolicy } from './on-demand.js';
 import { type IssuerPauses, newPolicyState, obtainFromIssuers, type PolicyState } from './policy.js';
 import { isDnsOrConnectionProblem } from './problems.js';
 import { RateLimiters, type RateLimitOptions } from './ratelimit.js';
@@ -67,6 +68,8 @@ export interface CertManagerOptions {
   rateLimit?: RateLimitOptions;
   /** When to renew (default: a third of the lifetime left) and how often to look (default: 10 minutes). */
   renewal?: RenewalOptions;
+  /** On-demand TLS: names not configured get a certificate at their first handshake if `ask` allows. */
+  onDemand?: OnDemandOptions;
   keyType?: KeyType;
   logger?: Logger;
   clock?: Clock;
@@ -88,6 +91,7 @@ export interface CertManagerEvents {
   cert_failed: [{ identifier: string; error: unknown; attempt: number; retrying_in: number }];
   cert_giving_up: [{ identifier: string; error: unknown; attempts: number; elapsed: number }];
   cached_managed_cert: [{ identifier: string; issuer: string; source: 'storage' }];
+  on_demand_denied: [{ identifier: string; reason: 'denied' | 'limited' }];
 }
 
 /** Storage reads in flight while `manage()` loads many names; a handshake's own read waits behind at most these. */
@@ -130,6 +134,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   /** Names with an obtain running in the background; settles when cached or given up. */
   private readonly obtaining = new Map<string, Promise<void>>();
   private readonly managed = new Set<string>();
+  private readonly onDemand?: OnDemandPolicy;
+  /** Handshakes of one on-demand name share one decision and one obtain. */
+  private readonly onDemandPending = new Map<string, Promise<CachedCertificate | undefined>>();
   /** Handshakes waiting for a managed name's certificate to be read from storage. */
   private readonly handshakeLoads = new Map<string, Promise<CachedCertificate | undefined>>();
   /** Names whose `manage()` is still reading storage. */
@@ -165,6 +172,13 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.internalIssuer = internal();
     // A DNS check is a hint, not a verdict: a slow resolver must not hold up the retry schedule.
     this.resolver = options.resolver ?? new Resolver({ timeout: 2_000, tries: 2 });
+    if (options.onDemand) {
+      this.onDemand = new OnDemandPolicy(
+        options.onDemand,
+        this.clock,
+        this.logger.child({ logger: 'tls.on_demand' }),
+      );
+    }
     // Every waiting obtain, poll and lock listens on this one signal: thousands of names are normal.
     setMaxListeners(0, this.stop.signal);
     const windowRatio = options.renewal?.windowRatio ?? DEFAULT_RENEWAL_WINDOW_RATIO;
@@ -231,7 +245,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       : wildcard && this.managed.has(wildcard)
         ? wildcard
         : undefined;
-    if (!managedName) return Promise.resolve(undefined);
+    const onDemand = this.onDemandPending.get(name);
+    if (onDemand) return onDemand; // its first obtain is running: wait for it with the first handshake
+    if (!managedName) return this.onDemand ? this.obtainOnDemand(name) : Promise.resolve(undefined);
     let pending = this.handshakeLoads.get(managedName);
     if (!pending) {
       pending = this.loadFromStorage(managedName)
@@ -243,6 +259,51 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       this.handshakeLoads.set(managedName, pending);
     }
     return pending;
+  }
+
+  /**
+   * On-demand TLS: asks (or remembers) whether `servername` may have a certificate, then manages it and
+   * waits for its first attempt. A failed attempt fails this handshake; the name keeps its retry schedule.
+   */
+  private obtainOnDemand(servername: string): Promise<CachedCertificate | undefined> {
+    let name: string;
+    try {
+      name = normalizeName(servername);
+    } catch {
+      return Promise.resolve(undefined); // a hostile or malformed SNI name is never asked about
+    }
+    let pending = this.onDemandPending.get(name);
+    if (!pending) {
+      pending = this.decideAndObtain(name).finally(() => this.onDemandPending.delete(name));
+      this.onDemandPending.set(name, pending);
+    }
+    return pending;
+  }
+
+  private async decideAndObtain(name: string): Promise<CachedCertificate | undefined> {
+    if (this.managed.has(name) || this.stop.signal.aborted) return this.cache.get(name);
+    const verdict = await this.onDemand!.verdict(name);
+    if (verdict !== 'allowed') {
+      this.emit('on_demand_denied', { identifier: name, reason: verdict });
+      this.logger
+        .child({ logger: 'tls.on_demand' })
+        .warn({ identifier: name, reason: verdict }, 'on-demand certificate refused');
+      return undefined;
+    }
+    const settled = new Promise<void>((resolve) => {
+      const onOutcome = ({ identifier }: { identifier: string }) => {
+        if (identifier !== name) return;
+        this.off('cert_failed', onOutcome).off('cert_giving_up', onOutcome);
+        resolve();
+      };
+      this.on('cert_failed', onOutcome).on('cert_giving_up', onOutcome);
+      this.manage([name])
+        .then(() => this.ready([name]))
+        .catch(() => {})
+        .finally(() => onOutcome({ identifier: name }));
+    });
+    await settled;
+    return this.cache.get(name);
   }
 
   /** A cached certificate that cannot be served: drop it and obtain a new one. */

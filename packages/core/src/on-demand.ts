@@ -1,0 +1,98 @@
+/**
+ * @module On-demand TLS: a name nobody configured gets a certificate during its first handshake, only if
+ * `ask` allows it. Caddy has no answer cache and no limits here; we add both.
+ */
+import type { Clock } from './clock.js';
+import { errorFields, type Logger } from './log.js';
+
+export interface OnDemandOptions {
+  /** May `name` get a certificate? A function, or a URL asked `GET <url>?domain=<name>` (2xx = yes). */
+  ask: ((name: string) => boolean | Promise<boolean>) | string;
+  /** How long a "yes" is remembered; default 1 hour. */
+  allowedCacheMs?: number;
+  /** How long a "no" (or a failing ask) is remembered; default 5 minutes. */
+  deniedCacheMs?: number;
+  /** New on-demand names admitted per window, across all names; default 10 per minute. */
+  maxNewNames?: number;
+  windowMs?: number;
+}
+
+/** Caddy's timeout for the ask endpoint. */
+const ASK_TIMEOUT_MS = 10_000;
+const DEFAULT_ALLOWED_CACHE_MS = 60 * 60_000;
+/** Short, so a name the operator just allowed works within minutes, long enough to blunt a handshake flood. */
+const DEFAULT_DENIED_CACHE_MS = 5 * 60_000;
+/** A flood of random SNI names that `ask` wrongly allows still costs at most this many orders a minute. */
+const DEFAULT_MAX_NEW_NAMES = 10;
+const DEFAULT_WINDOW_MS = 60_000;
+/** Remembered answers kept at most; the oldest go first (a flood of random names must not grow memory). */
+const MAX_REMEMBERED_ANSWERS = 10_000;
+
+export type OnDemandVerdict = 'allowed' | 'denied' | 'limited';
+
+export class OnDemandPolicy {
+  private readonly answers = new Map<string, { allowed: boolean; until: number }>();
+  private readonly pendingAsks = new Map<string, Promise<boolean>>();
+  private admitted: number[] = [];
+
+  constructor(
+    private readonly options: OnDemandOptions,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    if (!options?.ask)
+      throw new Error('on-demand TLS needs an `ask` function or URL; it will not start without one');
+  }
+
+  /** Whether `name` may get a certificate now: asked (or remembered), then counted against the global limit. */
+  async verdict(name: string): Promise<OnDemandVerdict> {
+    if (!(await this.allowed(name))) return 'denied';
+    const now = this.clock.now();
+    const windowMs = this.options.windowMs ?? DEFAULT_WINDOW_MS;
+    this.admitted = this.admitted.filter((at) => at > now - windowMs);
+    if (this.admitted.length >= (this.options.maxNewNames ?? DEFAULT_MAX_NEW_NAMES)) return 'limited';
+    this.admitted.push(now);
+    return 'allowed';
+  }
+
+  private async allowed(name: string): Promise<boolean> {
+    const remembered = this.answers.get(name);
+    if (remembered && remembered.until > this.clock.now()) return remembered.allowed;
+    // Concurrent handshakes for one name share one question.
+    let pending = this.pendingAsks.get(name);
+    if (!pending) {
+      pending = this.ask(name).finally(() => this.pendingAsks.delete(name));
+      this.pendingAsks.set(name, pending);
+    }
+    return pending;
+  }
+
+  private async ask(name: string): Promise<boolean> {
+    let allowed = false;
+    try {
+      const { ask } = this.options;
+      allowed = typeof ask === 'string' ? await askUrl(ask, name) : (await ask(name)) === true;
+    } catch (error) {
+      this.logger.error(
+        { identifier: name, ...errorFields(error) },
+        'on-demand ask failed; treating as denied',
+      );
+    }
+    const cacheMs = allowed
+      ? (this.options.allowedCacheMs ?? DEFAULT_ALLOWED_CACHE_MS)
+      : (this.options.deniedCacheMs ?? DEFAULT_DENIED_CACHE_MS);
+    this.answers.delete(name);
+    this.answers.set(name, { allowed, until: this.clock.now() + cacheMs });
+    if (this.answers.size > MAX_REMEMBERED_ANSWERS)
+      this.answers.delete(this.answers.keys().next().value as string);
+    return allowed;
+  }
+}
+
+async function askUrl(endpoint: string, name: string): Promise<boolean> {
+  const url = new URL(endpoint);
+  url.searchParams.set('domain', name);
+  const response = await fetch(url, { signal: AbortSignal.timeout(ASK_TIMEOUT_MS) });
+  await response.body?.cancel();
+  return response.ok;
+}
