@@ -52,6 +52,7 @@ export {
   listenServer,
   trackConnections,
 } from './servers.js';
+export type { DnsProvider } from './solvers/dns01.js';
 export type { HttpChallengeRequest, HttpChallengeResponse } from './solvers/http01.js';
 export type { AcquireOptions, Lock, Locker } from './storage/locks.js';
 export { CorruptEntryError, defaultDataDirectory, Storage } from './storage/storage.js';

@@ -32,6 +32,7 @@ import {
   type RenewalOptions,
 } from './renewal.js';
 import { createSNICallback, type SNICallback } from './sni.js';
+import { Dns01Solver, type DnsProvider } from './solvers/dns01.js';
 import {
   Http01Solver,
   type HttpChallengeRequest,
@@ -60,8 +61,11 @@ export interface CertManagerOptions {
   storage?: Keyv | string;
   /** Default: lock files beside the file store, Redis for a Redis Keyv, else in-process. */
   locker?: Locker;
-  /** Challenge types; TLS-ALPN-01 works once a TLS server is handed to `serveTlsAlpnChallenges()`. */
-  challenges?: { http01?: boolean; tlsAlpn01?: boolean };
+  /**
+   * Challenge types. TLS-ALPN-01 works once a TLS server is handed to `serveTlsAlpnChallenges()`; DNS-01
+   * (the only way to a wildcard) needs your DNS provider.
+   */
+  challenges?: { http01?: boolean; tlsAlpn01?: boolean; dns01?: DnsProvider };
   retry?: RetryOptions;
   /** Used to notice a DNS fix early while a failed name waits; default: the system's resolver. */
   resolver?: DnsResolver;
@@ -160,6 +164,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.tlsAlpn01 = new TlsAlpn01Solver(this.storage, this.logger.child({ logger: 'tls' }));
     const solvers = new Map<string, ChallengeSolver>();
     if (options.challenges?.http01 !== false) solvers.set('http-01', this.http01);
+    if (options.challenges?.dns01) solvers.set('dns-01', new Dns01Solver(options.challenges.dns01));
     this.context = {
       storage: this.storage,
       logger: this.logger,

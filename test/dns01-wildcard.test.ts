@@ -1,0 +1,61 @@
+import { acme, CertManager, type DnsProvider } from '@autotls/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type StartedCAs, startCAs } from './support/index.js';
+import { captureLogger } from './support/logs.js';
+import { freePort } from './support/ports.js';
+import { handshake, serve, tempDir } from './support/servers.js';
+
+let cas: StartedCAs<'ca'>;
+let httpPort: number;
+
+beforeAll(async () => {
+  httpPort = await freePort();
+  cas = await startCAs({ names: ['ca'], httpPort });
+});
+
+afterAll(() => cas?.stopAll());
+
+/** The user's DNS host, played by challtestsrv (the DNS server Pebble asks). */
+function challtestsrvProvider(records: string[]): DnsProvider {
+  return {
+    present: async (fqdn, value) => {
+      records.push(fqdn);
+      await cas.challtestsrv.addTxt(fqdn, value);
+    },
+    cleanup: (fqdn) => cas.challtestsrv.clearTxt(fqdn),
+  };
+}
+
+describe('DNS-01 through a DNS provider', () => {
+  it('gets a wildcard certificate that serves every name under it', async () => {
+    const { ca } = cas.pebbles;
+    const records: string[] = [];
+    const logger = captureLogger();
+    const manager = new CertManager({
+      issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem })],
+      challenges: { dns01: challtestsrvProvider(records) },
+      storage: await tempDir(),
+      logger,
+    });
+    const server = await serve(manager, httpPort);
+    try {
+      await manager.manage(['*.wild.test']);
+      await manager.ready(['*.wild.test']);
+      expect(records).toEqual(['_acme-challenge.wild.test']);
+      expect(logger.find('trying to solve challenge')[0]).toMatchObject({
+        identifier: '*.wild.test',
+        challenge_type: 'dns-01',
+      });
+      const root = await ca.rootPem();
+      for (const name of ['a.wild.test', 'www.wild.test']) {
+        const { authorized, cert } = await handshake(server.httpsPort, name, root);
+        expect(authorized).toBe(true);
+        expect(cert.subjectaltname).toBe('DNS:*.wild.test');
+      }
+      await expect(handshake(server.httpsPort, 'a.b.wild.test', root)).rejects.toThrow();
+    } finally {
+      await server.close();
+      await manager.close();
+    }
+  });
+});
