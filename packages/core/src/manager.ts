@@ -178,6 +178,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     // A DNS check is a hint, not a verdict: a slow resolver must not hold up the retry schedule.
     this.resolver = options.resolver ?? new Resolver({ timeout: 2_000, tries: 2 });
     if (options.onDemand) {
+      // Each on-demand name in flight listens for its first outcome; many at once is normal here.
+      this.setMaxListeners(0);
       this.onDemand = new OnDemandPolicy(
         options.onDemand,
         this.clock,
