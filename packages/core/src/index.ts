@@ -8,6 +8,8 @@ export {
 export type { CachedCertificate } from './cache.js';
 export { type CertificateInfo, readCertificateInfo } from './certificates.js';
 export type { Clock } from './clock.js';
+export type { DnsResolver } from './dns-watch.js';
+export { httpChallengeRequestOf, redirectToHttps, writeHttpResponse } from './http.js';
 export {
   AcmeIssuer,
   type AcmeIssuerOptions,
@@ -32,11 +34,7 @@ export {
   type CertManagerEvents,
   type CertManagerOptions,
   createManager,
-  type DnsResolver,
-  httpChallengeRequestOf,
   type ManagedCertificate,
-  redirectToHttps,
-  writeHttpResponse,
 } from './manager.js';
 export { InvalidNameError, isInternalName, normalizeName } from './names.js';
 export type { OnDemandOptions } from './on-demand.js';

@@ -2,6 +2,7 @@
 
 import { Resolver } from 'node:dns/promises';
 import { EventEmitter, setMaxListeners } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type tls from 'node:tls';
 import type { Keyv } from 'keyv';
 import { replacingIssuer } from './ari.js';
@@ -16,6 +17,8 @@ import { type CachedCertificate, CertificateCache } from './cache.js';
 import { type CertificateInfo, readCertificateInfo } from './certificates.js';
 import { type Clock, sleep, systemClock } from './clock.js';
 import { concurrencyLimit } from './concurrency.js';
+import { type DnsResolver, dnsAnswer, waitBeforeRetry } from './dns-watch.js';
+import { httpChallengeRequestOf, notFoundResponse, redirectToHttps, writeHttpResponse } from './http.js';
 import { letsEncrypt, zeroSSL } from './issuers/acme.js';
 import { internal } from './issuers/internal.js';
 import type { ChallengeSolver, Issuer, IssuerContext, KeyType } from './issuers/issuer.js';
@@ -33,22 +36,12 @@ import {
 } from './renewal.js';
 import { createSNICallback, type SNICallback } from './sni.js';
 import { Dns01Solver, type DnsProvider } from './solvers/dns01.js';
-import {
-  Http01Solver,
-  type HttpChallengeRequest,
-  type HttpChallengeResponse,
-  hostWithoutPort,
-} from './solvers/http01.js';
+import { Http01Solver, type HttpChallengeRequest, type HttpChallengeResponse } from './solvers/http01.js';
 import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
 import { storageKeys } from './storage/keys.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
 import { CorruptEntryError, openStorage, type Storage } from './storage/storage.js';
-
-export interface DnsResolver {
-  resolve4(name: string): Promise<string[]>;
-  resolve6(name: string): Promise<string[]>;
-}
 
 export interface CertManagerOptions {
   /** Names managed from the start (adapters manage them once their servers listen). */
@@ -525,7 +518,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
           throw error;
         }
         // Taken before anyone hears of the failure, so a DNS fix made right after it is still noticed.
-        const dnsAtFailure = isDnsOrConnectionProblem(unwrap(error)) ? await this.dnsAnswer(name) : undefined;
+        const dnsAtFailure = isDnsOrConnectionProblem(unwrap(error))
+          ? await dnsAnswer(this.resolver, name)
+          : undefined;
         this.emit('cert_failed', { identifier: name, error, attempt, retrying_in: delayMs / 1000 });
         logger.error(
           {
@@ -541,12 +536,16 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         const hurry = new AbortController();
         this.hurries.set(name, hurry);
         try {
-          await this.waitBeforeRetry(
+          await waitBeforeRetry({
             name,
             delayMs,
             dnsAtFailure,
-            AbortSignal.any([this.stop.signal, hurry.signal]),
-          );
+            recheckMs: this.options.retry?.dnsRecheckMs ?? DEFAULT_DNS_RECHECK_MS,
+            resolver: this.resolver,
+            sleep: this.sleep,
+            signal: AbortSignal.any([this.stop.signal, hurry.signal]),
+            logger,
+          });
         } catch (reason) {
           if (this.stop.signal.aborted || !hurry.signal.aborted) throw reason;
           logger.info(
@@ -636,63 +635,6 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   }
 
   /**
-   * Sleeps until the next attempt. After a DNS or connection failure (`dnsAtFailure` set) it also
-   * re-resolves the name every `dnsRecheckMs` and wakes up as soon as the answer changes (Caddy waits for
-   * the schedule).
-   */
-  private async waitBeforeRetry(
-    name: string,
-    delayMs: number,
-    dnsAtFailure: string | undefined,
-    signal: AbortSignal,
-  ): Promise<void> {
-    if (dnsAtFailure === undefined) return this.sleep(delayMs, signal);
-    const recheckMs = this.options.retry?.dnsRecheckMs ?? DEFAULT_DNS_RECHECK_MS;
-    const wake = new AbortController();
-    const onStop = () => wake.abort(signal.reason);
-    signal.addEventListener('abort', onStop, { once: true });
-    const watch = async () => {
-      while (!wake.signal.aborted) {
-        await this.sleep(recheckMs, wake.signal);
-        const now = await this.dnsAnswer(name);
-        if (now !== dnsAtFailure) {
-          this.logger
-            .child({ logger: 'tls.obtain' })
-            .info(
-              { identifier: name, dns_before: dnsAtFailure, dns_now: now },
-              'DNS answer changed; retrying now',
-            );
-          wake.abort();
-        }
-      }
-    };
-    watch().catch(() => {});
-    try {
-      await this.sleep(delayMs, wake.signal);
-    } catch (reason) {
-      if (signal.aborted) throw reason;
-    } finally {
-      wake.abort();
-      signal.removeEventListener('abort', onStop);
-    }
-  }
-
-  /** A comparable summary of the name's A/AAAA answer; errors (NXDOMAIN…) summarise as their code. */
-  private async dnsAnswer(name: string): Promise<string> {
-    const host = name.replace(/^\*\./, '');
-    const answer = async (lookup: Promise<string[]>) =>
-      lookup.then(
-        (addresses) => [...addresses].sort().join(','),
-        (error: NodeJS.ErrnoException) => error.code ?? 'error',
-      );
-    const [v4, v6] = await Promise.all([
-      answer(this.resolver.resolve4(host)),
-      answer(this.resolver.resolve6(host)),
-    ]);
-    return `A=${v4} AAAA=${v6}`;
-  }
-
-  /**
    * What a plain-HTTP request should get: a challenge answer, else (when `secure` is false and `redirect` is
    * not) a 308 to HTTPS; `undefined` means "not ours, let the app handle it". Adapters call this.
    */
@@ -711,7 +653,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
 
   /** A request listener for a plain-HTTP server: challenge answers, else a 308 to HTTPS (else 404). */
   httpHandler(options: { httpsPort?: number; redirect?: boolean } = {}) {
-    return async (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    return async (req: IncomingMessage, res: ServerResponse) => {
       const response = await this.handleHttpRequest(
         { ...httpChallengeRequestOf(req), secure: false },
         options,
@@ -726,50 +668,6 @@ function unwrap(error: unknown): unknown {
   return error instanceof AggregateError
     ? (error.errors.find((e) => isDnsOrConnectionProblem(e)) ?? error)
     : error;
-}
-
-export function httpChallengeRequestOf(req: import('node:http').IncomingMessage): HttpChallengeRequest {
-  return {
-    method: req.method ?? 'GET',
-    host: req.headers.host,
-    url: req.url ?? '/',
-    remote: req.socket.remoteAddress && `${req.socket.remoteAddress}:${req.socket.remotePort}`,
-  };
-}
-
-/** Writes a core answer to a Node response (HEAD gets no body). */
-export function writeHttpResponse(
-  res: import('node:http').ServerResponse,
-  response: HttpChallengeResponse,
-): void {
-  res
-    .writeHead(response.status, response.headers)
-    .end(res.req?.method === 'HEAD' ? undefined : response.body);
-}
-
-const notFoundResponse: HttpChallengeResponse = {
-  status: 404,
-  headers: { 'content-type': 'text/plain' },
-  body: 'Not Found\n',
-};
-
-/** A 308 to the same host and path over HTTPS; 400 when the Host header is not a valid host name. */
-export function redirectToHttps(
-  host: string | undefined,
-  url: string,
-  httpsPort?: number,
-): HttpChallengeResponse {
-  const name = hostWithoutPort(host);
-  if (!name)
-    return { status: 400, headers: { 'content-type': 'text/plain' }, body: 'Bad Request: invalid Host\n' };
-  const hostPart = name.includes(':') ? `[${name}]` : name;
-  const port = httpsPort && httpsPort !== 443 ? `:${httpsPort}` : '';
-  const path = url.startsWith('/') ? url : '/';
-  return {
-    status: 308,
-    headers: { location: `https://${hostPart}${port}${path}`, 'content-type': 'text/plain' },
-    body: '',
-  };
 }
 
 /** Same as `new CertManager(options)`. */
