@@ -198,26 +198,23 @@ describe('renewal by the maintenance loop, against a real CA', () => {
     };
     const logger = captureLogger();
     const manager = await renewingManager({ issuers: [issuer()], clock, logger });
-    const challenges = http.createServer(manager.httpHandler());
-    const broken = http.createServer((_req, res) => res.writeHead(404).end('not here'));
-    const listen = (server: http.Server) =>
-      new Promise<void>((resolve) => server.listen(ca.httpPort, '127.0.0.1', () => resolve()));
-    const close = (server: http.Server) => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    };
+    // One listener whose answers switch: closing and reopening the port would let another test file take it.
+    const answerChallenges = manager.httpHandler();
+    let challengesBroken = false;
+    const challenges = http.createServer((req, res) =>
+      challengesBroken ? res.writeHead(404).end('not here') : answerChallenges(req, res),
+    );
     const secure = https.createServer(manager.httpsOptions(), (_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
     const httpsPort = (secure.address() as AddressInfo).port;
     try {
-      await listen(challenges);
+      await new Promise<void>((resolve) => challenges.listen(ca.httpPort, '127.0.0.1', () => resolve()));
       await manager.manage([name]);
       await manager.ready([name]);
       const original = serialOf((await handshake(httpsPort, name, ca.rootPem)).cert);
 
       // The CA now gets a 404 for every challenge: each renewal attempt fails with `unauthorized`.
-      await close(challenges);
-      await listen(broken);
+      challengesBroken = true;
       const retryingIn: number[] = [];
       manager.on('cert_failed', (event) => retryingIn.push(event.retrying_in));
       const renewed = ageUntilRenewed(manager, clock, PAST_TWO_THIRDS_MS, 30_000);
@@ -228,8 +225,7 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       expect(serialOf(meanwhile.cert)).toBe(original);
       expect(manager.getCertificate(name)?.serialNumber).toBe(original);
 
-      await close(broken);
-      await listen(challenges);
+      challengesBroken = false;
       openGate();
       const { serial } = await renewed;
 
@@ -246,8 +242,8 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       openGate();
       secure.closeAllConnections();
       await new Promise((resolve) => secure.close(resolve));
-      if (challenges.listening) await close(challenges);
-      if (broken.listening) await close(broken);
+      challenges.closeAllConnections();
+      await new Promise((resolve) => challenges.close(resolve));
       await manager.close();
     }
   });

@@ -36,8 +36,25 @@ function udpFree(host: string, port: number): Promise<boolean> {
 }
 
 /**
- * Distinct free TCP ports on `host`. All probe listeners are held open until every port is picked, so the
- * returned ports never repeat. (A port can still be taken by someone else before the caller binds it.)
+ * Ports are handed out below the kernel's ephemeral range (32768+, where `listen(0)` and outgoing connections
+ * land), from a slice of their own per vitest worker slot. Two test files running at once can then never be
+ * given the same port, not even one the other just released to restart a server on it.
+ */
+const RANGE_START = 10_000;
+const SLICE_SIZE = 4_000;
+const slot = Number(process.env.VITEST_POOL_ID) || 3 + (process.pid % 2);
+const sliceStart = RANGE_START + ((slot - 1) % 5) * SLICE_SIZE;
+let nextOffset = 0;
+
+function nextCandidate(): number {
+  const port = sliceStart + (nextOffset % SLICE_SIZE);
+  nextOffset++;
+  return port;
+}
+
+/**
+ * Distinct free TCP ports on `host`, never the same twice in this process. All probe listeners are held
+ * open until every port is picked. (Only this process's own later use can collide with them.)
  */
 export async function freePorts(count: number, options: FreePortOptions = {}): Promise<number[]> {
   const host = options.host ?? '127.0.0.1';
@@ -46,13 +63,13 @@ export async function freePorts(count: number, options: FreePortOptions = {}): P
   try {
     let attempts = 0;
     while (ports.length < count) {
-      if (++attempts > count * 20) throw new Error(`could not find ${count} free ports on ${host}`);
-      const server = await listenTcp(host, 0);
+      if (++attempts > SLICE_SIZE) throw new Error(`could not find ${count} free ports on ${host}`);
+      const candidate = nextCandidate();
+      const server = await listenTcp(host, candidate).catch(() => undefined);
+      if (!server) continue;
       servers.push(server);
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('unexpected server address');
-      if (options.udp && !(await udpFree(host, address.port))) continue;
-      ports.push(address.port);
+      if (options.udp && !(await udpFree(host, candidate))) continue;
+      ports.push(candidate);
     }
     return ports;
   } finally {

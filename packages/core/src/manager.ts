@@ -41,7 +41,8 @@ import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
 import { storageKeys } from './storage/keys.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
-import { CorruptEntryError, openStorage, type Storage } from './storage/storage.js';
+import { openStorage, type Storage } from './storage/storage.js';
+import { readStoredCertificate, type StoredCertificate } from './stored-certificates.js';
 
 export interface CertManagerOptions {
   /** Names managed from the start (adapters manage them once their servers listen). */
@@ -94,17 +95,7 @@ export interface CertManagerEvents {
 /** Storage reads in flight while `manage()` loads many names; a handshake's own read waits behind at most these. */
 const MANAGE_LOAD_CONCURRENCY = 16;
 
-/** One record per certificate: certificate, key and metadata are written together. */
-export interface StoredCertificate {
-  certificatePem: string;
-  privateKeyPem: string;
-  issuerKey: string;
-  ca: string;
-  names: string[];
-  obtainedAt: number;
-  /** The certificate's facts, so loading thousands of names needs no certificate parsing. */
-  info?: CertificateInfo;
-}
+export type { StoredCertificate } from './stored-certificates.js';
 
 /**
  * Gets, serves and keeps certificates for the managed names. Starts nothing until `manage()`.
@@ -419,52 +410,13 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   }
 
   /** The stored certificate for `name`, if one is readable; a corrupt entry is logged and ignored (replaced later). */
-  private async loadFromStorage(
+  /** The newest readable stored certificate for `name`; a corrupt entry is logged and skipped, a failing store throws. */
+  private loadFromStorage(
     name: string,
-    { verify = false }: { verify?: boolean } = {},
+    options: { verify?: boolean } = {},
   ): Promise<CachedCertificate | undefined> {
-    // After a renewal from a fallback issuer, the first issuer's entry is the older one: take the newest.
-    let newest: CachedCertificate | undefined;
-    for (const issuer of this.issuersFor(name)) {
-      const key = storageKeys.certificate(issuer.key, name);
-      let record: StoredCertificate | undefined;
-      try {
-        record = await this.storage.get<StoredCertificate>(key);
-      } catch (error) {
-        // A failing store must not read as "no certificate": only a corrupt entry is skipped.
-        if (!(error instanceof CorruptEntryError)) throw error;
-        this.logger.error(
-          { identifier: name, key, ...errorFields(error) },
-          'unusable certificate in storage; a new one will be obtained',
-        );
-        continue;
-      }
-      if (!record) continue;
-      try {
-        const info = isCertificateInfo(record.info)
-          ? record.info
-          : readCertificateInfo(record.certificatePem);
-        const wildcard = wildcardFor(name);
-        if (!info.names.includes(name) && !(wildcard && info.names.includes(wildcard))) {
-          throw new Error(`certificate does not cover ${name}`);
-        }
-        const entry = CertificateCache.entry({
-          info,
-          issuerKey: issuer.key,
-          certificatePem: record.certificatePem,
-          privateKeyPem: record.privateKeyPem,
-        });
-        // Built now only where it matters (before deciding nothing needs obtaining); else on first handshake.
-        if (verify) void entry.secureContext;
-        if (!newest || entry.info.notAfter > newest.info.notAfter) newest = entry;
-      } catch (error) {
-        this.logger.error(
-          { identifier: name, key, ...errorFields(error) },
-          'unusable certificate in storage; a new one will be obtained',
-        );
-      }
-    }
-    return newest;
+    const issuerKeys = this.issuersFor(name).map((issuer) => issuer.key);
+    return readStoredCertificate(this.storage, issuerKeys, name, this.logger, options);
   }
 
   private obtainInBackground(name: string, renewal?: RenewalRequest): void {
@@ -673,15 +625,4 @@ function unwrap(error: unknown): unknown {
 /** Same as `new CertManager(options)`. */
 export function createManager(options: CertManagerOptions = {}): CertManager {
   return new CertManager(options);
-}
-
-function isCertificateInfo(value: unknown): value is CertificateInfo {
-  const info = value as CertificateInfo | undefined;
-  return (
-    Array.isArray(info?.names) &&
-    typeof info.notBefore === 'number' &&
-    typeof info.notAfter === 'number' &&
-    typeof info.serialNumber === 'string' &&
-    typeof info.issuer === 'string'
-  );
 }

@@ -1,0 +1,82 @@
+/** @module Certificate records in storage: certificate, key and facts in one entry, read back defensively. */
+import { type CachedCertificate, CertificateCache } from './cache.js';
+import { type CertificateInfo, readCertificateInfo } from './certificates.js';
+import { errorFields, type Logger } from './log.js';
+import { wildcardFor } from './names.js';
+import { storageKeys } from './storage/keys.js';
+import { CorruptEntryError, type Storage } from './storage/storage.js';
+
+/** One record per certificate: certificate, key and metadata are written together. */
+export interface StoredCertificate {
+  certificatePem: string;
+  privateKeyPem: string;
+  issuerKey: string;
+  ca: string;
+  names: string[];
+  obtainedAt: number;
+  /** The certificate's facts, so loading thousands of names needs no certificate parsing. */
+  info?: CertificateInfo;
+}
+
+/**
+ * The newest usable stored certificate for `name` across issuers (after a renewal from a fallback issuer,
+ * the first issuer's entry is the older one). A corrupt or unusable entry is logged and skipped — it will
+ * be replaced — but a failing store throws: it must never read as "no certificate". With `verify`, the TLS
+ * context is built now (checking that key and certificate match); otherwise on the first handshake.
+ */
+export async function readStoredCertificate(
+  storage: Storage,
+  issuerKeys: string[],
+  name: string,
+  logger: Logger,
+  { verify = false }: { verify?: boolean } = {},
+): Promise<CachedCertificate | undefined> {
+  let newest: CachedCertificate | undefined;
+  for (const issuerKey of issuerKeys) {
+    const key = storageKeys.certificate(issuerKey, name);
+    let record: StoredCertificate | undefined;
+    try {
+      record = await storage.get<StoredCertificate>(key);
+    } catch (error) {
+      if (!(error instanceof CorruptEntryError)) throw error;
+      logger.error(
+        { identifier: name, key, ...errorFields(error) },
+        'unusable certificate in storage; a new one will be obtained',
+      );
+      continue;
+    }
+    if (!record) continue;
+    try {
+      const info = isCertificateInfo(record.info) ? record.info : readCertificateInfo(record.certificatePem);
+      const wildcard = wildcardFor(name);
+      if (!info.names.includes(name) && !(wildcard && info.names.includes(wildcard))) {
+        throw new Error(`certificate does not cover ${name}`);
+      }
+      const entry = CertificateCache.entry({
+        info,
+        issuerKey,
+        certificatePem: record.certificatePem,
+        privateKeyPem: record.privateKeyPem,
+      });
+      if (verify) void entry.secureContext;
+      if (!newest || entry.info.notAfter > newest.info.notAfter) newest = entry;
+    } catch (error) {
+      logger.error(
+        { identifier: name, key, ...errorFields(error) },
+        'unusable certificate in storage; a new one will be obtained',
+      );
+    }
+  }
+  return newest;
+}
+
+function isCertificateInfo(value: unknown): value is CertificateInfo {
+  const info = value as CertificateInfo | undefined;
+  return (
+    Array.isArray(info?.names) &&
+    typeof info.notBefore === 'number' &&
+    typeof info.notAfter === 'number' &&
+    typeof info.serialNumber === 'string' &&
+    typeof info.issuer === 'string'
+  );
+}
