@@ -13,10 +13,11 @@ import { handshake } from './support/servers.js';
 let cas: StartedCAs<'ca'>;
 let redis: Redis;
 let httpPort: number;
+let tlsPort: number;
 
 beforeAll(async () => {
-  httpPort = await freePort();
-  [cas, redis] = await Promise.all([startCAs({ names: ['ca'], httpPort }), startRedis()]);
+  [httpPort, tlsPort] = [await freePort(), await freePort()];
+  [cas, redis] = await Promise.all([startCAs({ names: ['ca'], httpPort, tlsPort }), startRedis()]);
 });
 
 afterAll(async () => {
@@ -25,16 +26,20 @@ afterAll(async () => {
 });
 
 /** One instance of the app: a manager on the shared Redis storage, with its own HTTPS listener. */
-async function instance(logger: CapturedLogger | typeof silentLogger = silentLogger) {
+async function instance(
+  logger: CapturedLogger | typeof silentLogger = silentLogger,
+  { challenges, port = 0 }: { challenges?: Array<'http-01' | 'tls-alpn-01'>; port?: number } = {},
+) {
   const keyv = new Keyv({ store: new KeyvRedis(redis.url), namespace: 'autotls' });
   const { ca } = cas.pebbles;
   const manager = new CertManager({
-    issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem })],
+    issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem, challenges })],
     storage: keyv,
     logger,
   });
   const secure = https.createServer(manager.httpsOptions(), (_req, res) => res.end('ok'));
-  await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+  manager.serveTlsAlpnChallenges(secure);
+  await new Promise<void>((resolve) => secure.listen(port, '127.0.0.1', resolve));
   return {
     manager,
     handler: manager.httpHandler(),
@@ -93,6 +98,27 @@ describe('a cluster of instances sharing Redis', () => {
       });
     } finally {
       await lb.close();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it("answers another instance's TLS-ALPN-01 challenge on its own HTTPS port, from storage", async () => {
+    const bLogger = captureLogger();
+    // The CA's TLS-ALPN-01 connection always lands on b; only a has the challenge in memory.
+    const [a, b] = await Promise.all([
+      instance(silentLogger, { challenges: ['tls-alpn-01'] }),
+      instance(bLogger, { port: tlsPort }),
+    ]);
+    const name = 'alpn-a.redis.test';
+    try {
+      await a.manager.manage([name]);
+      await a.manager.ready([name]);
+      expect(bLogger.find('served key authentication certificate')[0]).toMatchObject({
+        identifier: name,
+        challenge: 'tls-alpn-01',
+        distributed: true,
+      });
+    } finally {
       await Promise.all([a.close(), b.close()]);
     }
   });

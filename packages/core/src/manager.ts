@@ -1,5 +1,6 @@
 /** @module CertManager: composes storage, locks, issuers, policy, backoff and the cache into automatic HTTPS. */
 
+import cluster from 'node:cluster';
 import { Resolver } from 'node:dns/promises';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -145,7 +146,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       options.locker ?? createDefaultLocker(this.storage, { log: this.logger.child({ logger: 'locks' }) });
     this.cache = new CertificateCache(options.cacheCapacity);
     this.http01 = new Http01Solver(this.storage, this.logger.child({ logger: 'http' }));
-    this.tlsAlpn01 = new TlsAlpn01Solver(this.storage, this.logger.child({ logger: 'tls' }));
+    // Another instance's TLS-ALPN challenge can reach this one when storage is shared (a Keyv given, e.g.
+    // Redis) or the port is (node:cluster workers).
+    const maybeClustered = this.storage.directory === undefined || cluster.isWorker;
+    this.tlsAlpn01 = new TlsAlpn01Solver(this.storage, this.logger.child({ logger: 'tls' }), maybeClustered);
     const solvers = new Map<string, ChallengeSolver>();
     if (options.challenges?.http01 !== false) solvers.set('http-01', this.http01);
     if (options.challenges?.dns01) solvers.set('dns-01', new Dns01Solver(options.challenges.dns01));

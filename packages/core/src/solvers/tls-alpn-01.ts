@@ -22,9 +22,16 @@ export class TlsAlpn01Solver implements ChallengeSolver {
   private readonly active = new Map<string, tls.SecureContext>();
   private readonly attached = new WeakSet<tls.Server>();
 
+  /**
+   * @param peekAlways Peek at every connection, also while this process has no challenge: needed when other
+   *   instances share the storage and the port (a cluster), since the CA may reach any of them. A single
+   *   instance peeks only while its own challenges are out, sparing every other handshake the peek (about
+   *   80 µs of a ~850 µs handshake in the bench).
+   */
   constructor(
     private readonly storage: Storage,
     private readonly logger: Logger,
+    private readonly peekAlways: boolean,
   ) {}
 
   async present(challenge: PresentedChallenge): Promise<void> {
@@ -58,6 +65,10 @@ export class TlsAlpn01Solver implements ChallengeSolver {
     >;
     server.removeAllListeners('connection');
     server.on('connection', (socket: import('node:net').Socket) => {
+      if (!this.peekAlways && this.active.size === 0) {
+        for (const listener of serverListeners) listener.call(server, socket);
+        return;
+      }
       this.route(socket).then(
         (handled) => {
           if (!handled) for (const listener of serverListeners) listener.call(server, socket);
