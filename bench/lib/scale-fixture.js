@@ -16,7 +16,7 @@ import {
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Keyv } from 'keyv';
-import { internal, Storage, silentLogger } from '../../packages/core/dist/index.js';
+import { internal, readCertificateInfo, Storage, silentLogger } from '../../packages/core/dist/index.js';
 import { encodePathSegment } from '../../packages/core/dist/storage/file-store.js';
 import { storageKeys } from '../../packages/core/dist/storage/keys.js';
 
@@ -54,8 +54,8 @@ export async function seedFileStore(directory, names) {
       privateKeyPem,
       issuerKey: issuer.key,
       ca: 'internal',
-      names: [name],
       obtainedAt,
+      info: readCertificateInfo(certificatePem), // as the manager writes it
     };
     await keyv.set(storageKeys.certificate(issuer.key, name), record);
   }

@@ -571,7 +571,6 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         privateKeyPem: certificate.privateKeyPem,
         issuerKey: issuer.key,
         ca: certificate.ca,
-        names: info.names,
         obtainedAt: this.clock.now(),
         info,
       };

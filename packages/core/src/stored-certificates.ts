@@ -12,9 +12,8 @@ export interface StoredCertificate {
   privateKeyPem: string;
   issuerKey: string;
   ca: string;
-  names: string[];
   obtainedAt: number;
-  /** The certificate's facts, so loading thousands of names needs no certificate parsing. */
+  /** Names, validity, serial: loading thousands of names parses no certificate (older records are parsed). */
   info?: CertificateInfo;
 }
 
