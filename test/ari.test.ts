@@ -1,8 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { acme } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoredRenewalInfo } from '../packages/core/src/ari.js';
 import { ariCertificateId } from '../packages/core/src/ari.js';
-import type { StoredRenewalInfo } from '../packages/core/src/maintenance.js';
 import { storageKeys } from '../packages/core/src/storage/keys.js';
 import {
   type AriStandIn,
@@ -10,13 +10,12 @@ import {
   revokeWithCertificateKey,
   startAriStandIn,
 } from './support/ari-stand-in.js';
+import { type TestClock, testClock } from './support/clock.js';
 import {
   ageUntilRenewed,
   type CertRenewedEvent,
   CHECK_INTERVAL_MS,
   nextEvent,
-  type OffsetClock,
-  offsetClock,
   pause,
   renewingManager,
   type ShortLivedCA,
@@ -45,8 +44,8 @@ afterAll(async () => {
 const issuer = () => acme({ directoryUrl: standIn.directoryUrl, ca: standIn.caPem });
 
 /** A manager on the ARI stand-in (Pebble behind it), with its HTTP-01 and HTTPS listeners. */
-async function start(options: { storage?: string; clock?: OffsetClock } = {}) {
-  const clock = options.clock ?? offsetClock();
+async function start(options: { storage?: string; clock?: TestClock } = {}) {
+  const clock = options.clock ?? testClock();
   const logger = captureLogger();
   const manager = await renewingManager({ issuers: [issuer()], storage: options.storage, clock, logger });
   const server = await serve(manager, ca.httpPort);

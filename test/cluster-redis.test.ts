@@ -38,7 +38,7 @@ async function instance(
     logger,
   });
   const secure = https.createServer(manager.httpsOptions(), (_req, res) => res.end('ok'));
-  manager.serveTlsAlpnChallenges(secure);
+  manager.attach(secure);
   await new Promise<void>((resolve) => secure.listen(port, '127.0.0.1', resolve));
   return {
     manager,

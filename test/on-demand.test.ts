@@ -108,6 +108,6 @@ describe('on-demand TLS', () => {
   it('will not start without an ask', () => {
     expect(
       () => new CertManager({ storage: '/tmp/autotls-on-demand-unused', onDemand: {} as never }),
-    ).toThrow(/needs an `ask`/);
+    ).toThrow(expect.objectContaining({ name: 'ConfigurationError', option: 'onDemand.ask' }));
   });
 });

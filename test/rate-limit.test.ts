@@ -1,5 +1,6 @@
 import { acme, CertManager } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testClock } from './support/clock.js';
 import { type FaultProxy, type StartedCAs, startCAs, startFaultProxy } from './support/index.js';
 import { captureLogger } from './support/logs.js';
 import { freePort } from './support/ports.js';
@@ -23,7 +24,7 @@ afterAll(async () => {
 describe('a CA that answers 429 with Retry-After', () => {
   it('is not asked again before Retry-After passes; the next issuer serves meanwhile', async () => {
     const { limited, fallback } = cas.pebbles;
-    let clockOffsetMs = 0;
+    const clock = testClock();
     const logger = captureLogger();
     const manager = new CertManager({
       issuers: [
@@ -31,7 +32,7 @@ describe('a CA that answers 429 with Retry-After', () => {
         acme({ directoryUrl: fallback.directoryUrl, ca: fallback.caPem }),
       ],
       storage: await tempDir(),
-      clock: { now: () => Date.now() + clockOffsetMs },
+      clock,
       logger,
     });
     const server = await serve(manager, httpPort);
@@ -59,7 +60,7 @@ describe('a CA that answers 429 with Retry-After', () => {
 
       // An hour later the limited CA is asked first again, and issues.
       await proxy.clear();
-      clockOffsetMs = 3601_000;
+      clock.offsetMs = 3601_000;
       await manager.manage(['third.limit.test']);
       await manager.ready(['third.limit.test']);
       expect(

@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import { acme, DEFAULT_RETRY_INTERVALS_MS } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testClock } from './support/clock.js';
 import {
   ageUntilRenewed,
   CERTIFICATE_LIFETIME_MS,
   CHECK_INTERVAL_MS,
-  offsetClock,
   pause,
   renewingManager,
   type ShortLivedCA,
@@ -51,7 +51,7 @@ function get(agent: https.Agent, port: number, name: string) {
 
 /** A manager on a clock of its own, with its HTTP-01 and HTTPS listeners. */
 async function start() {
-  const clock = offsetClock();
+  const clock = testClock();
   const logger = captureLogger();
   const manager = await renewingManager({ issuers: [issuer()], clock, logger });
   return { clock, logger, manager, server: await serve(manager, ca.httpPort) };
@@ -100,7 +100,7 @@ describe('renewal by the maintenance loop, against a real CA', () => {
   it('two managers on one storage renew with exactly one order, and both serve the new certificate', async () => {
     const name = 'pair.example.test';
     const storage = await tempDir();
-    const clock = offsetClock();
+    const clock = testClock();
     const make = () => renewingManager({ issuers: [issuer()], storage, clock });
     const [first, second] = [await make(), await make()];
     // One plain-HTTP listener answers the CA for both: challenges are written to the shared storage.
@@ -142,7 +142,7 @@ describe('renewal by the maintenance loop, against a real CA', () => {
   it('an instance that was not due picks the renewed certificate up from storage on its next pass', async () => {
     const name = 'pickup.example.test';
     const storage = await tempDir();
-    const renewingClock = offsetClock();
+    const renewingClock = testClock();
     const renewing = await renewingManager({ issuers: [issuer()], storage, clock: renewingClock });
     const logger = captureLogger();
     const other = await renewingManager({ issuers: [issuer()], storage, logger });
@@ -183,7 +183,7 @@ describe('renewal by the maintenance loop, against a real CA', () => {
 
   it('a failed renewal follows the backoff schedule while the still-valid certificate keeps being served', async () => {
     const name = 'backoff.example.test';
-    const clock = offsetClock();
+    const clock = testClock();
     // Backoff waits pass instantly on the moved clock; the fifth one holds until the CA can validate again.
     const sleeps: number[] = [];
     let openGate = () => {};

@@ -19,7 +19,7 @@ afterAll(() => cas?.stopAll());
 
 async function httpsServer(manager: CertManager) {
   const server = https.createServer(manager.httpsOptions(), (_req, res) => res.end('app'));
-  manager.serveTlsAlpnChallenges(server);
+  manager.attach(server);
   await new Promise<void>((resolve) => server.listen(tlsPort, '127.0.0.1', resolve));
   return {
     close: async () => {

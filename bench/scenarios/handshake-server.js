@@ -17,7 +17,7 @@ const { certificatePem, privateKeyPem } = manager.cache.get(servername);
 const respond = (_req, res) => res.end('ok');
 const managed = https.createServer(manager.httpsOptions(), respond);
 // As the adapters serve it: TLS-ALPN-01 on the same port (every ClientHello is peeked at).
-manager.serveTlsAlpnChallenges(managed);
+manager.attach(managed);
 const plain = https.createServer({ cert: certificatePem, key: privateKeyPem }, respond);
 const context = tls.createSecureContext({ cert: certificatePem, key: privateKeyPem });
 const staticSni = https.createServer({ SNICallback: (_name, callback) => callback(null, context) }, respond);

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { acme, type CertManager, type CertManagerOptions } from '@autotls/core';
+import { acme, type CertManager, type CertManagerOptions, createManager, ListenError } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpResponse, httpRequest } from '../support/http.js';
 import { captureLogger } from '../support/logs.js';
@@ -28,8 +28,8 @@ export interface AppResponse {
 }
 
 export interface AdapterSetup {
-  /** Options for the adapter: a manager's options plus `redirect`. */
-  options: CertManagerOptions & { redirect?: boolean };
+  /** Options for the adapter: a manager's options plus `redirect`, or an existing `manager` (left open). */
+  options: CertManagerOptions & { redirect?: boolean; manager?: CertManager };
   /** Plain-HTTP port to listen on (where Pebble validates HTTP-01). */
   httpPort: number;
   /** HTTPS port to listen on: 0 (any free port), or where Pebble validates TLS-ALPN-01. */
@@ -43,7 +43,7 @@ export interface RunningAdapter {
   httpPort: number;
   httpsPort: number;
   manager: CertManager;
-  /** Closes the servers and the manager. */
+  /** Closes the servers, and the manager unless it was given in `options.manager`. */
   close(): Promise<void>;
 }
 
@@ -54,6 +54,7 @@ const APP = 'app.example.test';
 const ISSUED = 'issued.example.test';
 const PENDING = 'pending.example.test';
 const ALPN = 'alpn.example.test';
+const MANAGER_FORM = 'manager-form.example.test';
 const CHALLENGE = '/.well-known/acme-challenge/';
 
 /** Every request that reaches the app gets this: a status, header and body no adapter would make up. */
@@ -196,6 +197,29 @@ export function runAdapterConformance(name: string, factory: AdapterFactory): vo
         });
       } finally {
         await running.close();
+      }
+    });
+
+    it('obtains and serves the domains given only to an existing manager (the documented manager form)', async () => {
+      const manager = createManager({
+        domains: [MANAGER_FORM],
+        storage,
+        issuers: [acme({ directoryUrl: pebble.directoryUrl, ca: pebble.caPem })],
+        logger: captureLogger(),
+      });
+      try {
+        const running = await start({ manager });
+        try {
+          expect(running.manager).toBe(manager);
+          await manager.ready([MANAGER_FORM]);
+          const { authorized, cert } = await handshake(running.httpsPort, MANAGER_FORM, rootPem);
+          expect(authorized).toBe(true);
+          expect(cert.subjectaltname).toBe(`DNS:${MANAGER_FORM}`);
+        } finally {
+          await running.close();
+        }
+      } finally {
+        await manager.close();
       }
     });
 
@@ -422,15 +446,23 @@ export function runAdapterConformance(name: string, factory: AdapterFactory): vo
       await expectNothingLeftOpen(before);
     });
 
-    it('gives up cleanly when the plain-HTTP port is taken: nothing stays open', async () => {
+    it('refuses to start with a one-line error naming a taken plain-HTTP port, leaving nothing open', async () => {
       const busy = net.createServer();
       await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
       const busyPort = (busy.address() as net.AddressInfo).port;
       const before = activeResources();
       try {
-        // An adapter may refuse to start or start and log the error; either way close() must clean up.
-        const running = await start({ domains: [APP] }, { httpPort: busyPort }).catch(() => undefined);
-        await running?.close();
+        const error = await start({ domains: [APP] }, { httpPort: busyPort }).then(
+          async (running) => {
+            await running.close();
+            return undefined;
+          },
+          (reason: unknown) => reason,
+        );
+        expect(error).toBeInstanceOf(ListenError);
+        expect((error as ListenError).port).toBe(busyPort);
+        expect((error as ListenError).code).toBe('EADDRINUSE');
+        expect((error as Error).message).not.toContain('\n');
         await expectNothingLeftOpen(before);
       } finally {
         await new Promise((resolve) => busy.close(resolve));

@@ -1,12 +1,14 @@
 import type { AddressInfo } from 'node:net';
+import { createManager } from '@autotls/core';
 import { autoTls, httpsOptions } from '@autotls/fastify';
 import Fastify from 'fastify';
 import { runAdapterConformance } from './conformance.js';
 
 runAdapterConformance('fastify', async ({ options, httpPort, httpsPort, host, app }) => {
-  const pluginOptions = { ...options, httpPort, host };
-  const server = Fastify({ https: httpsOptions(pluginOptions) });
-  await server.register(autoTls, pluginOptions);
+  // The documented form: one manager for Fastify's https options and the plugin.
+  const manager = options.manager ?? createManager(options);
+  const server = Fastify({ https: httpsOptions(manager) });
+  await server.register(autoTls, { redirect: options.redirect, manager, httpPort, host });
   server.all('*', async (request, reply) => {
     const answer = app({ method: request.method, url: request.url, secure: request.protocol === 'https' });
     return reply.code(answer.status).headers(answer.headers).send(answer.body);
@@ -16,5 +18,9 @@ runAdapterConformance('fastify', async ({ options, httpPort, httpsPort, host, ap
   await server.listen({ port: httpsPort, host });
   await started;
   const port = (server.server.address() as AddressInfo).port;
-  return { httpPort, httpsPort: port, manager: server.autoTls, close: () => server.close() };
+  const close = async () => {
+    await server.close();
+    if (!options.manager) await manager.close();
+  };
+  return { httpPort, httpsPort: port, manager: server.autoTls, close };
 });

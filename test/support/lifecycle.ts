@@ -4,6 +4,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { CertManager, type CertManagerEvents, type CertManagerOptions } from '@autotls/core';
+import type { TestClock } from './clock.js';
 import { startCAs } from './index.js';
 import { captureLogger } from './logs.js';
 import type { Pebble } from './pebble.js';
@@ -59,29 +60,13 @@ export async function renewingManager(
   });
 }
 
-export interface OffsetClock {
-  now(): number;
-  /** How far ahead of the real time this clock runs, in ms. */
-  offsetMs: number;
-  sleep?(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/**
- * Real time plus an offset the test sets: certificates from a CA (which issues in real time) look as old as
- * the test wants. Sleeps are real unless `sleep` is replaced.
- */
-export function offsetClock(): OffsetClock {
-  const clock: OffsetClock = { now: () => Date.now() + clock.offsetMs, offsetMs: 0 };
-  return clock;
-}
-
 /**
  * Moves `clock` `offsetMs` ahead and resolves with the manager's next `cert_renewed`. The clock goes back to
  * real time at that event: under the moved clock the renewed certificate would look as old as the first one.
  */
 export function ageUntilRenewed(
   manager: CertManager,
-  clock: OffsetClock,
+  clock: TestClock,
   offsetMs: number,
   timeoutMs?: number,
 ): Promise<CertRenewedEvent> {

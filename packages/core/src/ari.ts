@@ -4,10 +4,24 @@
  */
 import https from 'node:https';
 import * as x509 from '@peculiar/x509';
+import type { CachedCertificate } from './cache.js';
 import { splitPemChain } from './certificates.js';
+import type { Clock } from './clock.js';
 import type { CertificateRequest, IssuedCertificate, Issuer, IssuerContext } from './issuers/issuer.js';
-import type { Logger } from './log.js';
+import { errorFields, type Logger } from './log.js';
 import { parseRetryAfterMs, problemType } from './problems.js';
+import { pickTimeInWindow } from './renewal.js';
+import { lockNames, storageKeys } from './storage/keys.js';
+import type { Locker } from './storage/locks.js';
+import { CorruptEntryError, type Storage } from './storage/storage.js';
+
+/** RFC 9773 leaves the default to the client; Caddy and Certbot ask every 6 hours without a Retry-After. */
+const DEFAULT_ARI_RECHECK_MS = 6 * 60 * 60_000;
+/** Bounds on a CA's Retry-After: not more than once a minute, at least once a day (RFC 9773 §4.3.2). */
+const MIN_ARI_RECHECK_MS = 60_000;
+const MAX_ARI_RECHECK_MS = 24 * 60 * 60_000;
+/** After a failed ARI request, the stored (or lifetime-based) decision stands for an hour before asking again. */
+const ARI_ERROR_RETRY_MS = 60 * 60_000;
 
 /** The CA's answer: renew at some time inside the window; ask again after `retryAfterMs`. */
 export interface RenewalInfo {
@@ -46,6 +60,7 @@ export interface RenewalInfoClientOptions {
   /** PEM the CA's HTTPS is trusted with; default: Node's roots. */
   caPem?: string;
   requestTimeoutMs: number;
+  clock: Clock;
 }
 
 /**
@@ -58,23 +73,28 @@ export class RenewalInfoClient {
   constructor(private readonly options: RenewalInfoClientOptions) {}
 
   /** `undefined` when the CA offers no ARI; throws when it does but the request fails or the answer is malformed. */
-  async fetch(certificatePem: string, nowMs: number, signal?: AbortSignal): Promise<RenewalInfo | undefined> {
+  async fetch(certificatePem: string, signal?: AbortSignal): Promise<RenewalInfo | undefined> {
     const base = await this.renewalInfoUrl(signal);
     if (!base) return undefined;
     const url = `${base.replace(/\/+$/, '')}/${ariCertificateId(certificatePem)}`;
     const response = await this.get(url, signal);
     if (response.status !== 200) throw new Error(`${url} answered HTTP ${response.status}`);
-    return parseRenewalInfo(url, response.body, parseRetryAfterMs(response.retryAfter, nowMs));
+    return parseRenewalInfo(
+      url,
+      response.body,
+      parseRetryAfterMs(response.retryAfter, this.options.clock.now()),
+    );
   }
 
   private async renewalInfoUrl(signal?: AbortSignal): Promise<string | undefined> {
-    if (!this.directory || Date.now() - this.directory.fetchedAtMs > DIRECTORY_MAX_AGE_MS) {
+    const nowMs = this.options.clock.now();
+    if (!this.directory || nowMs - this.directory.fetchedAtMs > DIRECTORY_MAX_AGE_MS) {
       const response = await this.get(this.options.directoryUrl, signal);
       if (response.status !== 200)
         throw new Error(`${this.options.directoryUrl} answered HTTP ${response.status}`);
       const directory = JSON.parse(response.body) as { renewalInfo?: unknown };
       const renewalInfoUrl = typeof directory.renewalInfo === 'string' ? directory.renewalInfo : undefined;
-      this.directory = { renewalInfoUrl, fetchedAtMs: Date.now() };
+      this.directory = { renewalInfoUrl, fetchedAtMs: nowMs };
     }
     return this.directory.renewalInfoUrl;
   }
@@ -174,4 +194,134 @@ export function replacingIssuer(issuer: Issuer, certificateId: string, logger: L
       }
     },
   };
+}
+
+/** The ARI state of one certificate, in storage so that every instance renews at the same selected time. */
+export interface StoredRenewalInfo {
+  certificateId: string;
+  windowStartMs: number;
+  windowEndMs: number;
+  selectedTimeMs: number;
+  /** When to ask the CA again. */
+  nextCheckMs: number;
+  /** Lets cleaning drop the record with its certificate. */
+  certificateNotAfterMs: number;
+  explanationUrl?: string;
+}
+
+export interface RenewalInfoRecordsOptions {
+  storage: Storage;
+  locker: Locker;
+  clock: Clock;
+  logger: Logger;
+  /** Handed to issuers for their ARI requests. */
+  issuerContext: IssuerContext;
+  /** Picks the time inside an ARI window; injectable for tests. */
+  random?: () => number;
+}
+
+/**
+ * Each certificate's ARI window and selected renewal time, from storage while fresh, else asked from its
+ * issuer (when it offers ARI). The selected time is chosen and stored under a lock, so all instances use
+ * the same one; a new window that still contains the old selected time keeps it.
+ */
+export class RenewalInfoRecords {
+  /** Name → the certificate id whose ARI request failed, and when to ask again. */
+  private readonly retryAt = new Map<string, { certificateId: string; atMs: number }>();
+
+  constructor(private readonly options: RenewalInfoRecordsOptions) {}
+
+  /** The current record for `certificate`, refreshing it when due; `undefined` when its CA has no ARI. */
+  async current(
+    name: string,
+    certificate: CachedCertificate,
+    issuer: Issuer | undefined,
+    signal: AbortSignal,
+  ): Promise<StoredRenewalInfo | undefined> {
+    if (!issuer || !hasRenewalInfo(issuer)) return undefined;
+    let certificateId: string;
+    try {
+      certificateId = ariCertificateId(certificate.certificatePem);
+    } catch {
+      return undefined; // No AKI: the CA cannot have ARI for it.
+    }
+    const key = storageKeys.renewalInfo(certificate.issuerKey, name);
+    const stored = await this.read(key, certificateId);
+    const now = this.options.clock.now();
+    if (stored && stored.nextCheckMs > now) return stored;
+    const failed = this.retryAt.get(name);
+    if (failed?.certificateId === certificateId && failed.atMs > now) return stored;
+    let info: RenewalInfo | undefined;
+    try {
+      info = await issuer.renewalInfo(certificate.certificatePem, this.options.issuerContext, signal);
+    } catch (error) {
+      this.retryAt.set(name, { certificateId, atMs: now + ARI_ERROR_RETRY_MS });
+      this.options.logger.warn(
+        { identifier: name, issuer: issuer.key, certificate_id: certificateId, ...errorFields(error) },
+        'could not get ACME renewal information; using the stored window or the lifetime ratio',
+      );
+      return stored;
+    }
+    if (!info) return undefined; // The CA offers no ARI (the issuer caches its directory, so this is cheap).
+    this.retryAt.delete(name);
+    return this.store({ name, key, certificateId, certificate, issuer, info, signal });
+  }
+
+  private async read(key: string, certificateId: string): Promise<StoredRenewalInfo | undefined> {
+    const record = await this.options.storage.get<StoredRenewalInfo>(key).catch((error: unknown) => {
+      if (error instanceof CorruptEntryError) return undefined; // Asked again and rewritten.
+      throw error;
+    });
+    return record?.certificateId === certificateId ? record : undefined;
+  }
+
+  private async store(fresh: {
+    name: string;
+    key: string;
+    certificateId: string;
+    certificate: CachedCertificate;
+    issuer: Issuer;
+    info: RenewalInfo;
+    signal: AbortSignal;
+  }): Promise<StoredRenewalInfo> {
+    const { storage, clock, locker, logger } = this.options;
+    const { name, key, certificateId, info } = fresh;
+    const lock = await locker.acquire(lockNames.renewalInfo(name), { signal: fresh.signal });
+    try {
+      const latest = await this.read(key, certificateId);
+      if (latest && latest.nextCheckMs > clock.now()) return latest; // Another instance just refreshed it.
+      const window = { startMs: info.windowStartMs, endMs: info.windowEndMs };
+      const kept = latest && latest.selectedTimeMs >= window.startMs && latest.selectedTimeMs <= window.endMs;
+      const record: StoredRenewalInfo = {
+        certificateId,
+        windowStartMs: window.startMs,
+        windowEndMs: window.endMs,
+        selectedTimeMs: kept ? latest.selectedTimeMs : pickTimeInWindow(window, this.options.random),
+        nextCheckMs: clock.now() + clampRecheck(info.retryAfterMs),
+        certificateNotAfterMs: fresh.certificate.info.notAfter,
+        ...(info.explanationUrl ? { explanationUrl: info.explanationUrl } : {}),
+      };
+      await storage.set(key, record);
+      if (!kept) {
+        logger.info(
+          {
+            identifier: name,
+            issuer: fresh.issuer.key,
+            window_start: new Date(record.windowStartMs).toISOString(),
+            window_end: new Date(record.windowEndMs).toISOString(),
+            selected_time: new Date(record.selectedTimeMs).toISOString(),
+            ...(record.explanationUrl ? { explanation_url: record.explanationUrl } : {}),
+          },
+          'updated ACME renewal information',
+        );
+      }
+      return record;
+    } finally {
+      await lock.release();
+    }
+  }
+}
+
+function clampRecheck(retryAfterMs: number | undefined): number {
+  return Math.min(Math.max(retryAfterMs ?? DEFAULT_ARI_RECHECK_MS, MIN_ARI_RECHECK_MS), MAX_ARI_RECHECK_MS);
 }

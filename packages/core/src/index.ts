@@ -1,4 +1,6 @@
 /** @module @autotls/core: automatic HTTPS for any Node.js server. */
+
+export { AdapterCore, type AdapterOptions, type AdapterRequest, type AutoTls } from './adapter.js';
 export {
   DEFAULT_MAX_RETRY_DURATION_MS,
   DEFAULT_RETRY_INTERVALS_MS,
@@ -8,8 +10,17 @@ export {
 export type { CachedCertificate } from './cache.js';
 export { type CertificateInfo, readCertificateInfo } from './certificates.js';
 export type { Clock } from './clock.js';
+export { type CertManagerOptions, KEY_TYPES, type ManagerConfig, resolveConfig } from './config.js';
 export type { DnsResolver } from './dns-watch.js';
-export { httpChallengeRequestOf, redirectToHttps, writeHttpResponse } from './http.js';
+export { ConfigurationError, isNoRetry, NoRetryError } from './errors.js';
+export {
+  answerHttpRequest,
+  type HttpAnswerOptions,
+  httpChallengeRequestOf,
+  plainHttpHandler,
+  redirectToHttps,
+  writeHttpResponse,
+} from './http.js';
 export {
   AcmeIssuer,
   type AcmeIssuerOptions,
@@ -32,19 +43,25 @@ export { createDefaultLogger, type Logger, silentLogger } from './log.js';
 export {
   CertManager,
   type CertManagerEvents,
-  type CertManagerOptions,
   createManager,
   type ManagedCertificate,
 } from './manager.js';
 export { InvalidNameError, isInternalName, normalizeName } from './names.js';
-export type { OnDemandOptions } from './on-demand.js';
+export { DEFAULT_ON_DEMAND_HANDSHAKE_TIMEOUT_MS, type OnDemandOptions } from './on-demand.js';
 export { AllIssuersFailedError } from './policy.js';
 export { type AcmeProblem, AcmeProblemError } from './problems.js';
 export type { RenewalOptions, RenewalReason } from './renewal.js';
 export {
-  type AdapterOptions,
+  type FirstOutcome,
+  RetryJob,
+  type RetryJobOptions,
+  type RetryListener,
+  type RetrySchedule,
+} from './retry.js';
+export {
   type AutoTlsServers,
   closeServer,
+  ListenError,
   type ListenOptions,
   listenHttpAndHttps,
   listenServer,

@@ -2,8 +2,10 @@
  * @module On-demand TLS: a name nobody configured gets a certificate during its first handshake, only if
  * `ask` allows it. Caddy has no answer cache and no limits here; we add both.
  */
-import type { Clock } from './clock.js';
+import type { CachedCertificate } from './cache.js';
+import { type Clock, sleep } from './clock.js';
 import { errorFields, type Logger } from './log.js';
+import { normalizeName } from './names.js';
 
 export interface OnDemandOptions {
   /** May `name` get a certificate? A function, or a URL asked `GET <url>?domain=<name>` (2xx = yes). */
@@ -15,8 +17,15 @@ export interface OnDemandOptions {
   /** New on-demand names admitted per window, across all names; default 10 per minute. */
   maxNewNames?: number;
   windowMs?: number;
+  /**
+   * How long a handshake waits for a new name's first attempt before it fails (the name keeps its retry
+   * schedule and its next handshake is served from the cache); default 3 minutes, CertMagic's cap.
+   */
+  handshakeTimeoutMs?: number;
 }
 
+/** CertMagic's cap on how long a handshake waits for an on-demand certificate. */
+export const DEFAULT_ON_DEMAND_HANDSHAKE_TIMEOUT_MS = 3 * 60_000;
 /** Caddy's timeout for the ask endpoint. */
 const ASK_TIMEOUT_MS = 10_000;
 const DEFAULT_ALLOWED_CACHE_MS = 60 * 60_000;
@@ -95,4 +104,82 @@ async function askUrl(endpoint: string, name: string): Promise<boolean> {
   const response = await fetch(url, { signal: AbortSignal.timeout(ASK_TIMEOUT_MS) });
   await response.body?.cancel();
   return response.ok;
+}
+
+/** What on-demand issuance needs from the manager. */
+export interface OnDemandHost {
+  isManaged(name: string): boolean;
+  /** Starts managing `name` and resolves once its first attempt is over (either way). */
+  manageAndWaitFirstAttempt(name: string): Promise<void>;
+  cached(name: string): CachedCertificate | undefined;
+  denied(name: string, reason: Exclude<OnDemandVerdict, 'allowed'>): void;
+  stopped(): boolean;
+}
+
+/**
+ * The handshake side of on-demand TLS: handshakes for one new name share one decision and one obtain, and
+ * each waits at most `handshakeTimeoutMs` for the first attempt.
+ */
+export class OnDemandIssuance {
+  private readonly pending = new Map<string, Promise<CachedCertificate | undefined>>();
+  private readonly policy: OnDemandPolicy;
+
+  constructor(
+    private readonly options: OnDemandOptions,
+    private readonly host: OnDemandHost,
+    clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    this.policy = new OnDemandPolicy(options, clock, logger);
+  }
+
+  /** A first obtain is running for this name (its handshakes wait for it). */
+  inFlight(name: string): Promise<CachedCertificate | undefined> | undefined {
+    return this.pending.get(name);
+  }
+
+  /** The certificate for a handshake naming `servername`, obtaining it if `ask` allows. */
+  certificateFor(servername: string): Promise<CachedCertificate | undefined> {
+    let name: string;
+    try {
+      name = normalizeName(servername);
+    } catch {
+      return Promise.resolve(undefined); // a hostile or malformed SNI name is never asked about
+    }
+    let pending = this.pending.get(name);
+    if (!pending) {
+      pending = this.decideAndObtain(name).finally(() => this.pending.delete(name));
+      this.pending.set(name, pending);
+    }
+    return this.withinHandshakeTimeout(pending);
+  }
+
+  private async decideAndObtain(name: string): Promise<CachedCertificate | undefined> {
+    if (this.host.isManaged(name) || this.host.stopped()) return this.host.cached(name);
+    const verdict = await this.policy.verdict(name);
+    if (verdict !== 'allowed') {
+      this.host.denied(name, verdict);
+      this.logger.warn({ identifier: name, reason: verdict }, 'on-demand certificate refused');
+      return undefined;
+    }
+    await this.host.manageAndWaitFirstAttempt(name);
+    return this.host.cached(name);
+  }
+
+  private async withinHandshakeTimeout(
+    pending: Promise<CachedCertificate | undefined>,
+  ): Promise<CachedCertificate | undefined> {
+    const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_ON_DEMAND_HANDSHAKE_TIMEOUT_MS;
+    const stop = new AbortController();
+    // Real time, not the injected clock: this bounds how long a client's handshake hangs.
+    const timeout = sleep(timeoutMs, stop.signal).then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      return await Promise.race([pending, timeout]);
+    } finally {
+      stop.abort();
+    }
+  }
 }

@@ -3,15 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { CertManager, CertManagerOptions } from './manager.js';
-
-/** What every framework adapter accepts besides the manager's own options. */
-export interface AdapterOptions extends CertManagerOptions {
-  /** Use an existing manager instead of creating one from these options. */
-  manager?: CertManager;
-  /** Redirect plain HTTP to HTTPS (default true). */
-  redirect?: boolean;
-}
+import type { CertManager } from './manager.js';
 
 export interface ListenOptions {
   /** Plain-HTTP port: HTTP-01 answers and redirects (default 80). */
@@ -28,9 +20,43 @@ export interface AutoTlsServers {
   close(): Promise<void>;
 }
 
+/** A port that cannot be listened on, with a one-line message that says what to do about it. */
+export class ListenError extends Error {
+  constructor(
+    readonly port: number,
+    readonly host: string | undefined,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
+    super(listenAdvice(port, host, code, cause), { cause });
+    this.name = 'ListenError';
+  }
+}
+
+function listenAdvice(
+  port: number,
+  host: string | undefined,
+  code: string | undefined,
+  cause: unknown,
+): string {
+  const where = `${host ? `${host}:` : 'port '}${port}`;
+  if (code === 'EADDRINUSE') {
+    return `autotls: ${where} is already in use by another process: stop it, or choose another port`;
+  }
+  if (code === 'EACCES') {
+    return (
+      `autotls: no permission to listen on ${where}: ports below 1024 need privileges. Use another port ` +
+      'and redirect to it, or let Node bind them: sudo setcap cap_net_bind_service=+ep $(which node)'
+    );
+  }
+  if (code === 'EADDRNOTAVAIL')
+    return `autotls: ${host} is not an address of this machine (listening on ${where})`;
+  return `autotls: cannot listen on ${where}: ${cause instanceof Error ? cause.message : String(cause)}`;
+}
+
 /**
  * Starts an HTTPS server with the manager's certificates (and TLS-ALPN-01 answers) and a plain-HTTP
- * server, both for `listener`. If either cannot listen, both are closed and the error is thrown.
+ * server, both for `listener`. If either cannot listen, both are closed and the `ListenError` is thrown.
  * @example
  * const servers = await listenHttpAndHttps(manager, app.callback(), { httpPort: 80, httpsPort: 443 });
  */
@@ -38,25 +64,16 @@ export async function listenHttpAndHttps(
   manager: CertManager,
   listener: http.RequestListener,
   options: ListenOptions = {},
-): Promise<AutoTlsServers & { httpsPort: number }> {
+): Promise<{ http: http.Server; https: https.Server; httpsPort: number }> {
   const secure = https.createServer(manager.httpsOptions(), listener);
-  manager.serveTlsAlpnChallenges(secure);
+  manager.attach(secure);
   const plain = http.createServer(listener);
-  const close = () => Promise.all([closeServer(plain), closeServer(secure)]);
   try {
     const httpsPort = await listenServer(secure, options.httpsPort ?? 443, options.host);
     await listenServer(plain, options.httpPort ?? 80, options.host);
-    return {
-      http: plain,
-      https: secure,
-      httpsPort,
-      close: async () => {
-        await close();
-        await manager.close();
-      },
-    };
+    return { http: plain, https: secure, httpsPort };
   } catch (error) {
-    await close();
+    await Promise.all([closeServer(plain), closeServer(secure)]);
     throw error;
   }
 }
@@ -82,16 +99,17 @@ export function trackConnections(server: net.Server, { untilSecure = false } = {
 }
 
 /**
- * Listens on `port` (0: any free port) and resolves with the bound port; rejects on a listen error.
+ * Listens on `port` (0: any free port) and resolves with the bound port; rejects with a {@link ListenError}.
  * @example
  * const port = await listenServer(http.createServer(handler), 0, '127.0.0.1');
  */
 export function listenServer(server: net.Server, port: number, host?: string): Promise<number> {
   if (!connections.has(server)) connections.set(server, trackConnections(server));
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (error: NodeJS.ErrnoException) => reject(new ListenError(port, host, error.code, error));
+    server.once('error', onError);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', onError);
       resolve((server.address() as net.AddressInfo).port);
     });
   });

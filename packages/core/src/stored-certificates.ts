@@ -79,3 +79,34 @@ function isCertificateInfo(value: unknown): value is CertificateInfo {
     typeof info.issuer === 'string'
   );
 }
+
+/**
+ * Writes a newly issued certificate as one record (certificate, key and facts together) and returns it
+ * ready to serve. The TLS context is built first: a certificate whose key does not fit is never stored.
+ */
+export async function writeStoredCertificate(
+  storage: Storage,
+  name: string,
+  issued: { certificatePem: string; privateKeyPem: string; ca: string },
+  issuerKey: string,
+  obtainedAtMs: number,
+): Promise<CachedCertificate> {
+  const info = readCertificateInfo(issued.certificatePem);
+  const entry = CertificateCache.entry({
+    info,
+    issuerKey,
+    certificatePem: issued.certificatePem,
+    privateKeyPem: issued.privateKeyPem,
+  });
+  void entry.secureContext;
+  const record: StoredCertificate = {
+    certificatePem: issued.certificatePem,
+    privateKeyPem: issued.privateKeyPem,
+    issuerKey,
+    ca: issued.ca,
+    obtainedAt: obtainedAtMs,
+    info,
+  };
+  await storage.set(storageKeys.certificate(issuerKey, name), record);
+  return entry;
+}

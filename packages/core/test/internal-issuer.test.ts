@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import { Keyv } from 'keyv';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testClock } from '../../../test/support/clock.js';
 import { readCertificateInfo, splitPemChain } from '../src/certificates.js';
 import type { Clock } from '../src/clock.js';
 import { systemClock } from '../src/clock.js';
@@ -191,7 +192,7 @@ describe('internal issuer (local CA)', () => {
 
   it('dates the leaf from the injected clock, backdated a minute, and never past the root', async () => {
     const now = Date.UTC(2031, 4, 6, 7, 0, 0);
-    const clock = { now: () => now };
+    const clock = testClock({ startMs: now });
     const leafLifetimeMs = 3 * hourMs;
     const issued = await internal({ leafLifetimeMs }).issue(
       { names: ['localhost'], keyType: 'ecdsa-p256' },

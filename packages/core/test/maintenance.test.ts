@@ -6,12 +6,13 @@ import KeyvRedis from '@keyv/redis';
 import * as x509 from '@peculiar/x509';
 import { Keyv } from 'keyv';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { testClock } from '../../../test/support/clock.js';
 import { captureLogger } from '../../../test/support/logs.js';
 import { type Redis, startRedis } from '../../../test/support/redis.js';
+import type { StoredRenewalInfo } from '../src/ari.js';
 import { ariCertificateId, parseRenewalInfo, replacingIssuer } from '../src/ari.js';
 import type { CertificateRequest, Issuer, IssuerContext } from '../src/issuers/issuer.js';
 import { silentLogger } from '../src/log.js';
-import type { StoredRenewalInfo } from '../src/maintenance.js';
 import { CertManager } from '../src/manager.js';
 import { AcmeProblemError } from '../src/problems.js';
 import { EMERGENCY_RENEWAL_RATIO, pickTimeInWindow, renewalDecision } from '../src/renewal.js';
@@ -38,20 +39,8 @@ async function tempDir(): Promise<string> {
   return directory;
 }
 
-/** A clock the test moves; sleeps (backoff waits) last until their signal aborts, unless `sleep` is replaced. */
-function movableClock(start = Date.parse('2026-11-03T20:58:32Z')) {
-  const clock = {
-    nowMs: start,
-    sleeps: [] as number[],
-    now: () => clock.nowMs,
-    sleep: (ms: number, signal?: AbortSignal) =>
-      new Promise<void>((_resolve, reject) => {
-        clock.sleeps.push(ms);
-        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-      }),
-  };
-  return clock;
-}
+/** A clock the test moves; backoff waits last until their signal aborts. */
+const movableClock = () => testClock({ startMs: Date.parse('2026-11-03T20:58:32Z'), sleep: 'until-aborted' });
 
 /** A self-signed certificate for `names`, with the given validity and optional serial and AKI. */
 async function certificate(options: {
@@ -244,7 +233,7 @@ describe('the maintenance loop', () => {
       manager,
       'cert_renewed',
     );
-    clock.nowMs += 61 * DAY;
+    clock.offsetMs += 61 * DAY;
     const event = await renewed;
     expect(event).toMatchObject({ reason: 'lifetime', old_serial: first.serialNumber });
     expect(manager.getCertificate('www.example.com')?.serialNumber).toBe(event.serial);
@@ -253,7 +242,7 @@ describe('the maintenance loop', () => {
     await manager.close();
     expect(timer.timer).toBeUndefined();
     const reads = vi.spyOn(manager.storage, 'get');
-    clock.nowMs += 30 * DAY;
+    clock.offsetMs += 30 * DAY;
     await new Promise((resolve) => setTimeout(resolve, 5 * CHECK_INTERVAL_MS));
     expect(reads).not.toHaveBeenCalled();
     expect(issuer.requests).toHaveLength(2);
@@ -272,7 +261,7 @@ describe('the maintenance loop', () => {
       await manager.manage(['localhost']);
       await manager.ready(['localhost']);
       const renewed = nextEvent<{ issuer: string }>(manager, 'cert_renewed');
-      clock.nowMs += 9 * HOUR; // Leaves last 12 hours.
+      clock.offsetMs += 9 * HOUR; // Leaves last 12 hours.
       expect((await renewed).issuer).toBe('local');
     } finally {
       await manager.close();
@@ -295,11 +284,11 @@ describe('the maintenance loop', () => {
       await manager.manage(['www.example.com']);
       await manager.ready(['www.example.com']);
       const renewed = nextEvent<{ reason: string }>(manager, 'cert_renewed');
-      clock.nowMs += 61 * DAY;
+      clock.offsetMs += 61 * DAY;
       await waitUntil(() => clock.sleeps.length === 1, 'the failed renewal waits on the backoff schedule');
       expect(clock.sleeps).toEqual([MINUTE]);
 
-      clock.nowMs += 25 * DAY; // 4 of 90 days left: under 1/20.
+      clock.offsetMs += 25 * DAY; // 4 of 90 days left: under 1/20.
       expect((await renewed).reason).toBe('lifetime');
       expect(issuer.requests).toHaveLength(3);
       expect(
@@ -347,7 +336,7 @@ describe('the maintenance loop', () => {
       expect(asked).toBe(1);
 
       // After Retry-After the CA is asked again; a window that still holds the choice keeps it.
-      clock.nowMs += 6 * HOUR + MINUTE;
+      clock.offsetMs += 6 * HOUR + MINUTE;
       await waitUntil(() => asked >= 2, 'the CA is asked again');
       await new Promise((resolve) => setTimeout(resolve, 5 * CHECK_INTERVAL_MS));
       expect((await first.storage.get<StoredRenewalInfo>(key))?.selectedTimeMs).toBe(stored.selectedTimeMs);
@@ -430,10 +419,10 @@ describe.each(Object.keys(storages))('storage cleaning on %s', (kind) => {
       ).toBeDefined();
       expect(await lockFiles()).toEqual([]);
 
-      clock.nowMs += 23 * HOUR; // recent.example.com is now over 14 days expired, but a day has not passed...
+      clock.offsetMs += 23 * HOUR; // recent.example.com is now over 14 days expired, but a day has not passed...
       await new Promise((resolve) => setTimeout(resolve, 5 * CHECK_INTERVAL_MS));
       expect(await has('recent.example.com')).toBe(true);
-      clock.nowMs += 2 * HOUR; // ...and now it has.
+      clock.offsetMs += 2 * HOUR; // ...and now it has.
       await waitUntil(() => logger.find('finished cleaning storage').length === 2, 'cleaned again');
       expect(await has('recent.example.com')).toBe(false);
     } finally {

@@ -2,23 +2,15 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testClock } from '../../../test/support/clock.js';
 import { captureLogger } from '../../../test/support/logs.js';
 import { DEFAULT_RETRY_INTERVALS_MS } from '../src/backoff.js';
 import type { Issuer } from '../src/issuers/issuer.js';
 import { CertManager, type CertManagerOptions } from '../src/manager.js';
 import { MemoryLocker } from '../src/storage/lock-memory.js';
 
-/** A clock whose sleeps advance time instantly: a 30-day schedule runs in milliseconds. */
-function fakeClock(start = Date.parse('2026-11-03T20:58:32Z')) {
-  let now = start;
-  return {
-    now: () => now,
-    sleep: async (ms: number, signal?: AbortSignal) => {
-      signal?.throwIfAborted();
-      now += ms;
-    },
-  };
-}
+/** Sleeps advance time instantly: a 30-day schedule runs in milliseconds. */
+const fakeClock = () => testClock({ startMs: Date.parse('2026-11-03T20:58:32Z'), sleep: 'instant' });
 
 const failingIssuer: Issuer = {
   key: 'always-fails',

@@ -1,12 +1,10 @@
 /** @module @autotls/express: automatic HTTPS for Express 5 — `app.use(autoTls({ domains, email }))`. */
-import type https from 'node:https';
 import {
+  AdapterCore,
   type AdapterOptions,
-  type AutoTlsServers,
-  CertManager,
+  type AutoTls,
   httpChallengeRequestOf,
   type ListenOptions,
-  listenHttpAndHttps,
   writeHttpResponse,
 } from '@autotls/core';
 import type { Express, NextFunction, Request, Response } from 'express';
@@ -15,12 +13,9 @@ export type AutoTlsOptions = AdapterOptions;
 
 export type { AutoTlsServers, ListenOptions } from '@autotls/core';
 
-export interface AutoTlsMiddleware {
+/** The middleware, carrying the adapter contract (`manager`, `httpsOptions()`, `listen()`). */
+export interface AutoTlsMiddleware extends AutoTls<Express> {
   (req: Request, res: Response, next: NextFunction): void;
-  manager: CertManager;
-  httpsOptions(): https.ServerOptions;
-  /** Starts the HTTPS and plain-HTTP servers, then manages `options.domains`. */
-  listen(app: Express, options?: ListenOptions): Promise<AutoTlsServers>;
 }
 
 /**
@@ -31,24 +26,14 @@ export interface AutoTlsMiddleware {
  * await tls.listen(app, { httpPort: 80, httpsPort: 443 });
  */
 export function autoTls(options: AutoTlsOptions = {}): AutoTlsMiddleware {
-  const manager = options.manager ?? new CertManager(options);
-  let httpsPort: number | undefined;
-
-  const middleware = ((req: Request, res: Response, next: NextFunction) => {
+  const core = new AdapterCore(options);
+  const middleware = (req: Request, res: Response, next: NextFunction) => {
     const request = { ...httpChallengeRequestOf(req), url: req.originalUrl, secure: req.secure };
-    manager
-      .handleHttpRequest(request, { redirect: options.redirect, httpsPort })
-      .then((response) => (response ? writeHttpResponse(res, response) : next()), next);
-  }) as AutoTlsMiddleware;
-
-  middleware.manager = manager;
-  middleware.httpsOptions = () => manager.httpsOptions();
-  middleware.listen = async (app, listenOptions = {}) => {
-    httpsPort = listenOptions.httpsPort;
-    const servers = await listenHttpAndHttps(manager, app, listenOptions);
-    httpsPort = servers.httpsPort;
-    await manager.manage(options.domains ?? []);
-    return { http: servers.http, https: servers.https, close: servers.close };
+    core.answer(request).then((response) => (response ? writeHttpResponse(res, response) : next()), next);
   };
-  return middleware;
+  return Object.assign(middleware, {
+    manager: core.manager,
+    httpsOptions: () => core.manager.httpsOptions(),
+    listen: (app: Express, listenOptions?: ListenOptions) => core.listen(app, listenOptions),
+  });
 }

@@ -1,12 +1,10 @@
 /** @module @autotls/koa: automatic HTTPS for Koa 3 — `app.use(autoTls({ domains, email }))`. */
-import type https from 'node:https';
 import {
+  AdapterCore,
   type AdapterOptions,
-  type AutoTlsServers,
-  CertManager,
+  type AutoTls,
   httpChallengeRequestOf,
   type ListenOptions,
-  listenHttpAndHttps,
 } from '@autotls/core';
 import type Koa from 'koa';
 
@@ -14,12 +12,9 @@ export type { AutoTlsServers, ListenOptions } from '@autotls/core';
 
 export type AutoTlsOptions = AdapterOptions;
 
-export interface AutoTlsMiddleware {
+/** The middleware, carrying the adapter contract (`manager`, `httpsOptions()`, `listen()`). */
+export interface AutoTlsMiddleware extends AutoTls<Koa> {
   (ctx: Koa.Context, next: Koa.Next): Promise<void>;
-  manager: CertManager;
-  httpsOptions(): https.ServerOptions;
-  /** Starts the HTTPS and plain-HTTP servers for `app`, then manages `options.domains`. */
-  listen(app: Koa, options?: ListenOptions): Promise<AutoTlsServers>;
 }
 
 /**
@@ -31,27 +26,22 @@ export interface AutoTlsMiddleware {
  * await tls.listen(app, { httpPort: 80, httpsPort: 443 });
  */
 export function autoTls(options: AutoTlsOptions = {}): AutoTlsMiddleware {
-  const manager = options.manager ?? new CertManager(options);
-  let httpsPort: number | undefined;
-
-  const middleware = (async (ctx: Koa.Context, next: Koa.Next) => {
+  const core = new AdapterCore(options);
+  const middleware = async (ctx: Koa.Context, next: Koa.Next) => {
     // `ctx.secure` follows Koa's own rules: the socket's encryption, or X-Forwarded-Proto when `app.proxy`.
-    const request = { ...httpChallengeRequestOf(ctx.req), url: ctx.originalUrl, secure: ctx.secure };
-    const answer = await manager.handleHttpRequest(request, { redirect: options.redirect, httpsPort });
+    const answer = await core.answer({
+      ...httpChallengeRequestOf(ctx.req),
+      url: ctx.originalUrl,
+      secure: ctx.secure,
+    });
     if (!answer) return next();
     ctx.status = answer.status;
     ctx.set(answer.headers);
     ctx.body = answer.body;
-  }) as AutoTlsMiddleware;
-
-  middleware.manager = manager;
-  middleware.httpsOptions = () => manager.httpsOptions();
-  middleware.listen = async (app, listenOptions = {}) => {
-    httpsPort = listenOptions.httpsPort;
-    const servers = await listenHttpAndHttps(manager, app.callback(), listenOptions);
-    httpsPort = servers.httpsPort;
-    await manager.manage(options.domains ?? []);
-    return { http: servers.http, https: servers.https, close: servers.close };
   };
-  return middleware;
+  return Object.assign(middleware, {
+    manager: core.manager,
+    httpsOptions: () => core.manager.httpsOptions(),
+    listen: (app: Koa, listenOptions?: ListenOptions) => core.listen(app.callback(), listenOptions),
+  });
 }

@@ -3,9 +3,19 @@ import acmeClient from 'acme-client';
 import { type RenewalInfo, RenewalInfoClient } from '../ari.js';
 import { generatePrivateKey, generatePrivateKeyPem, splitPemChain } from '../certificates.js';
 import { sleep } from '../clock.js';
+import { NoRetryError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AcmeProblemError, mayTryOtherChallenge } from '../problems.js';
 import { storageKeys } from '../storage/keys.js';
+import {
+  check,
+  isPositiveInteger,
+  isPositiveMs,
+  isUrl,
+  optional,
+  POSITIVE_INTEGER,
+  POSITIVE_MS,
+} from '../validate.js';
 import { AcmeTransport } from './acme-transport.js';
 import type { CertificateRequest, IssuedCertificate, Issuer, IssuerContext } from './issuer.js';
 
@@ -99,6 +109,7 @@ export class AcmeIssuer implements Issuer {
   private renewalInfoClient?: RenewalInfoClient;
 
   constructor(readonly options: AcmeIssuerOptions) {
+    checkAcmeOptions(options);
     this.key = issuerKeyFor(options.directoryUrl);
     this.hasTestCA = Boolean(options.testDirectoryUrl);
   }
@@ -172,8 +183,9 @@ export class AcmeIssuer implements Issuer {
       directoryUrl: this.options.directoryUrl,
       caPem: this.options.ca,
       requestTimeoutMs,
+      clock: context.clock,
     });
-    return this.renewalInfoClient.fetch(certificatePem, context.clock.now(), signal);
+    return this.renewalInfoClient.fetch(certificatePem, signal);
   }
 
   /** Transport with a registered account for one directory; the account is stored and reused. */
@@ -460,7 +472,7 @@ export async function fetchZeroSslEab(
   eabUrl: string,
   email: string | undefined,
 ): Promise<ExternalAccountBinding> {
-  if (!email) throw new Error('ZeroSSL needs an email address (or explicit eab credentials)');
+  if (!email) throw new NoRetryError('ZeroSSL needs an email address (or explicit eab credentials)');
   const response = await fetch(eabUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -476,4 +488,46 @@ export async function fetchZeroSslEab(
     throw new Error(`ZeroSSL EAB endpoint ${eabUrl} answered HTTP ${response.status} without credentials`);
   }
   return { kid: body.eab_kid, hmacKey: body.eab_hmac_key };
+}
+
+/** Options an ACME issuer cannot work with fail here, when the issuer is made, not as failed attempts. */
+function checkAcmeOptions(options: AcmeIssuerOptions): void {
+  check('directoryUrl', options?.directoryUrl, isUrl, 'must be the http(s) URL of an ACME directory');
+  optional(
+    'testDirectoryUrl',
+    options.testDirectoryUrl,
+    isUrl,
+    'must be the http(s) URL of an ACME directory',
+  );
+  optional(
+    'eab',
+    options.eab,
+    (eab) =>
+      typeof eab === 'function' ||
+      (typeof (eab as ExternalAccountBinding)?.kid === 'string' &&
+        typeof (eab as ExternalAccountBinding).hmacKey === 'string'),
+    'must be { kid, hmacKey } (strings) or a function that returns them',
+  );
+  optional(
+    'profile',
+    options.profile,
+    (v) => typeof v === 'string' && v.length > 0,
+    'must be a profile name',
+  );
+  optional(
+    'challenges',
+    options.challenges,
+    (v) => Array.isArray(v) && v.length > 0 && v.every((type) => DEFAULT_CHALLENGES.includes(type)),
+    `must be a non-empty list of ${DEFAULT_CHALLENGES.join(', ')}`,
+  );
+  optional('ordersPerAttempt', options.ordersPerAttempt, isPositiveInteger, POSITIVE_INTEGER);
+  for (const option of ['pollInitialMs', 'pollMaxMs', 'pollTimeoutMs', 'requestTimeoutMs'] as const) {
+    optional(option, options[option], isPositiveMs, POSITIVE_MS);
+  }
+  optional(
+    'orderRetryDelayMs',
+    options.orderRetryDelayMs,
+    (v) => typeof v === 'number' && v >= 0,
+    'must be 0 or more milliseconds',
+  );
 }

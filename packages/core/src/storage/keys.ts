@@ -19,3 +19,12 @@ export const storageKeys = {
   lastClean: () => 'last_clean',
   localCA: () => 'authorities/local/root',
 };
+
+/** Lock names, shared by every instance on the storage (Caddy calls the cleaning lock `storage_clean`). */
+export const lockNames = {
+  /** Held while obtaining or renewing the name's certificate. */
+  certificate: (name: string) => `cert:${name}`,
+  /** Held while refreshing the name's stored ARI window. */
+  renewalInfo: (name: string) => `ari:${name}`,
+  storageClean: 'storage_clean',
+};

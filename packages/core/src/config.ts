@@ -1,0 +1,251 @@
+/**
+ * @module The manager's options: what a user may pass, checked once at construction and resolved into a
+ * frozen configuration with every default filled in, so nothing downstream re-reads or re-defaults options.
+ */
+import type { Keyv } from 'keyv';
+import {
+  DEFAULT_DNS_RECHECK_MS,
+  DEFAULT_MAX_RETRY_DURATION_MS,
+  DEFAULT_RETRY_INTERVALS_MS,
+  type RetryOptions,
+} from './backoff.js';
+import { DEFAULT_CACHE_CAPACITY } from './cache.js';
+import type { Clock } from './clock.js';
+import type { DnsResolver } from './dns-watch.js';
+import { ConfigurationError } from './errors.js';
+import type { Issuer, KeyType } from './issuers/issuer.js';
+import type { Logger } from './log.js';
+import { InvalidNameError, normalizeName } from './names.js';
+import type { OnDemandOptions } from './on-demand.js';
+import { DEFAULT_ORDERS_PER_WINDOW, DEFAULT_RATE_WINDOW_MS, type RateLimitOptions } from './ratelimit.js';
+import {
+  DEFAULT_RENEWAL_CHECK_INTERVAL_MS,
+  DEFAULT_RENEWAL_WINDOW_RATIO,
+  type RenewalOptions,
+} from './renewal.js';
+import type { RetrySchedule } from './retry.js';
+import type { DnsProvider } from './solvers/dns01.js';
+import type { Locker } from './storage/locks.js';
+import {
+  check,
+  isFunctionOf,
+  isPositiveInteger,
+  isPositiveMs,
+  isUrl,
+  optional,
+  POSITIVE_INTEGER,
+  POSITIVE_MS,
+} from './validate.js';
+
+export interface CertManagerOptions {
+  /** Names managed from the first `manage()` call (adapters make it once their servers listen). */
+  domains?: string[];
+  /** ACME account contact; also enables the ZeroSSL fallback. */
+  email?: string;
+  /** Default: Let's Encrypt, then ZeroSSL (with `email`). `localhost`-type names always use `internal()`. */
+  issuers?: Issuer[];
+  /** A Keyv instance, or a directory for the default file store. */
+  storage?: Keyv | string;
+  /** Default: lock files beside the file store, Redis for a Redis Keyv, else in-process. */
+  locker?: Locker;
+  /**
+   * Challenge types. TLS-ALPN-01 works once a TLS server is handed to `attach()`; DNS-01
+   * (the only way to a wildcard) needs your DNS provider.
+   */
+  challenges?: { http01?: boolean; tlsAlpn01?: boolean; dns01?: DnsProvider };
+  retry?: RetryOptions;
+  /** Used to notice a DNS fix early while a failed name waits; default: the system's resolver. */
+  resolver?: DnsResolver;
+  rateLimit?: RateLimitOptions;
+  /** When to renew (default: a third of the lifetime left) and how often to look (default: 10 minutes). */
+  renewal?: RenewalOptions;
+  /** On-demand TLS: names not configured get a certificate at their first handshake if `ask` allows. */
+  onDemand?: OnDemandOptions;
+  keyType?: KeyType;
+  logger?: Logger;
+  clock?: Clock;
+  /** Certificates kept in memory (default 10,000); others are read from storage at their next handshake. */
+  cacheCapacity?: number;
+  /**
+   * Served to handshakes without SNI (a client that connects by IP address) when no managed IP address
+   * matches the local address (CertMagic's DefaultServerName).
+   */
+  defaultName?: string;
+}
+
+/** `options.*` with defaults filled in; built once, frozen, never re-read from the user's object. */
+export interface ManagerConfig {
+  readonly domains: readonly string[];
+  readonly email?: string;
+  readonly keyType: KeyType;
+  readonly retry: RetrySchedule;
+  readonly renewal: Readonly<Required<RenewalOptions>>;
+  readonly rateLimit: Readonly<Required<RateLimitOptions>>;
+  readonly challenges: {
+    readonly http01: boolean;
+    readonly tlsAlpn01: boolean;
+    readonly dns01?: DnsProvider;
+  };
+  readonly onDemand?: Readonly<OnDemandOptions>;
+  readonly cacheCapacity: number;
+  readonly defaultName?: string;
+}
+
+export const KEY_TYPES: readonly KeyType[] = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-4096'];
+
+/**
+ * Checks every option and resolves defaults. Throws a {@link ConfigurationError} naming the first option
+ * that cannot work — at construction, never as a failed attempt 30 days of retries later.
+ * @example
+ * const config = resolveConfig({ domains: ['Example.COM.'] }); // config.domains: ['example.com']
+ */
+export function resolveConfig(options: CertManagerOptions): ManagerConfig {
+  check('options', options, (o) => typeof o === 'object' && o !== null, 'must be an object');
+  checkObjects(options);
+  const retry = options.retry ?? {};
+  const intervalsMs = retry.intervalsMs ?? DEFAULT_RETRY_INTERVALS_MS;
+  check(
+    'retry.intervalsMs',
+    intervalsMs,
+    (v) => Array.isArray(v) && v.length > 0 && v.every(isPositiveMs),
+    'must be a non-empty list of positive numbers of milliseconds',
+  );
+  const renewal = options.renewal ?? {};
+  const windowRatio = renewal.windowRatio ?? DEFAULT_RENEWAL_WINDOW_RATIO;
+  check(
+    'renewal.windowRatio',
+    windowRatio,
+    (v) => typeof v === 'number' && v > 0 && v < 1,
+    'must be a number between 0 and 1',
+  );
+  const keyType = options.keyType ?? 'ecdsa-p256';
+  check(
+    'keyType',
+    keyType,
+    (v) => KEY_TYPES.includes(v as KeyType),
+    `must be one of ${KEY_TYPES.join(', ')}`,
+  );
+  const config: ManagerConfig = {
+    domains: normalizeDomains(options.domains),
+    email: optional('email', options.email, isEmail, 'must be an email address'),
+    keyType,
+    retry: Object.freeze({
+      intervalsMs: Object.freeze([...intervalsMs]),
+      maxDurationMs: positiveMs('retry.maxDurationMs', retry.maxDurationMs, DEFAULT_MAX_RETRY_DURATION_MS),
+      dnsRecheckMs: positiveMs('retry.dnsRecheckMs', retry.dnsRecheckMs, DEFAULT_DNS_RECHECK_MS),
+    }),
+    renewal: Object.freeze({
+      windowRatio,
+      checkIntervalMs: positiveMs(
+        'renewal.checkIntervalMs',
+        renewal.checkIntervalMs,
+        DEFAULT_RENEWAL_CHECK_INTERVAL_MS,
+      ),
+    }),
+    rateLimit: Object.freeze({
+      orders: positiveInteger('rateLimit.orders', options.rateLimit?.orders, DEFAULT_ORDERS_PER_WINDOW),
+      windowMs: positiveMs('rateLimit.windowMs', options.rateLimit?.windowMs, DEFAULT_RATE_WINDOW_MS),
+    }),
+    challenges: Object.freeze({
+      http01:
+        optional('challenges.http01', options.challenges?.http01, isBoolean, 'must be a boolean') ?? true,
+      tlsAlpn01:
+        optional('challenges.tlsAlpn01', options.challenges?.tlsAlpn01, isBoolean, 'must be a boolean') ??
+        true,
+      ...(options.challenges?.dns01 ? { dns01: options.challenges.dns01 } : {}),
+    }),
+    ...(options.onDemand ? { onDemand: Object.freeze(checkOnDemand(options.onDemand)) } : {}),
+    cacheCapacity: positiveInteger('cacheCapacity', options.cacheCapacity, DEFAULT_CACHE_CAPACITY),
+    ...(options.defaultName !== undefined ? { defaultName: name('defaultName', options.defaultName) } : {}),
+  };
+  return Object.freeze(config);
+}
+
+/** The objects the manager uses as given: each must at least have the methods it will call. */
+function checkObjects(options: CertManagerOptions): void {
+  const { issuers, storage, locker, logger, clock, resolver, challenges } = options;
+  if (issuers !== undefined) {
+    check('issuers', issuers, (v) => Array.isArray(v) && v.length > 0, 'must be a non-empty list of issuers');
+    for (const [index, issuer] of issuers.entries()) {
+      check(
+        `issuers[${index}]`,
+        issuer,
+        (v) => isFunctionOf(v, 'issue') && typeof (v as Issuer).key === 'string',
+        'must be an issuer: acme({ directoryUrl }), letsEncrypt(), zeroSSL() or internal()',
+      );
+    }
+  }
+  optional(
+    'storage',
+    storage,
+    (v) => (typeof v === 'string' && v.length > 0) || isFunctionOf(v, 'get', 'set', 'delete'),
+    'must be a Keyv instance or a directory path',
+  );
+  optional('locker', locker, (v) => isFunctionOf(v, 'acquire', 'close'), 'must be a Locker (acquire, close)');
+  optional(
+    'logger',
+    logger,
+    (v) => isFunctionOf(v, 'info', 'warn', 'error', 'child'),
+    'must be a pino logger',
+  );
+  optional('clock', clock, (v) => isFunctionOf(v, 'now'), 'must have now()');
+  optional(
+    'resolver',
+    resolver,
+    (v) => isFunctionOf(v, 'resolve4', 'resolve6'),
+    'must have resolve4 and resolve6',
+  );
+  optional(
+    'challenges.dns01',
+    challenges?.dns01,
+    (v) => typeof v === 'object' && v !== null,
+    'must be a DNS provider ({ present, cleanup })',
+  );
+}
+
+function checkOnDemand(onDemand: OnDemandOptions): OnDemandOptions {
+  check(
+    'onDemand.ask',
+    onDemand.ask,
+    (v) => typeof v === 'function' || (typeof v === 'string' && isUrl(v)),
+    'must be a function (name) => boolean or an http(s) URL; on-demand TLS will not start without one',
+  );
+  optional('onDemand.allowedCacheMs', onDemand.allowedCacheMs, isPositiveMs, POSITIVE_MS);
+  optional('onDemand.deniedCacheMs', onDemand.deniedCacheMs, isPositiveMs, POSITIVE_MS);
+  optional('onDemand.maxNewNames', onDemand.maxNewNames, isPositiveInteger, POSITIVE_INTEGER);
+  optional('onDemand.windowMs', onDemand.windowMs, isPositiveMs, POSITIVE_MS);
+  optional('onDemand.handshakeTimeoutMs', onDemand.handshakeTimeoutMs, isPositiveMs, POSITIVE_MS);
+  return { ...onDemand };
+}
+
+function normalizeDomains(domains: unknown): readonly string[] {
+  if (domains === undefined) return Object.freeze([]);
+  check('domains', domains, Array.isArray, 'must be a list of host names');
+  const names = (domains as unknown[]).map((domain, index) => name(`domains[${index}]`, domain));
+  return Object.freeze([...new Set(names)]);
+}
+
+function name(option: string, value: unknown): string {
+  try {
+    return normalizeName(value as string);
+  } catch (error) {
+    if (!(error instanceof InvalidNameError)) throw error;
+    throw new ConfigurationError(option, value, `is not a usable host name: ${error.message}`);
+  }
+}
+
+function positiveMs(option: string, value: number | undefined, fallback: number): number {
+  return optional(option, value, isPositiveMs, POSITIVE_MS) ?? fallback;
+}
+
+function positiveInteger(option: string, value: number | undefined, fallback: number): number {
+  return optional(option, value, isPositiveInteger, POSITIVE_INTEGER) ?? fallback;
+}
+
+function isBoolean(value: unknown): boolean {
+  return typeof value === 'boolean';
+}
+
+function isEmail(value: unknown): boolean {
+  return typeof value === 'string' && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value);
+}

@@ -1,0 +1,109 @@
+/**
+ * @module One attempt at a name's certificate, without events: take the name's lock → re-read storage
+ * (another instance may have finished) → choose ARI `replaces` → ask the issuers in policy order → write
+ * the record. The retry loop (retry.ts) calls it; the manager turns its result into events.
+ */
+import { replacingIssuer } from './ari.js';
+import type { CachedCertificate } from './cache.js';
+import type { Clock } from './clock.js';
+import type { Issuer, IssuerContext, KeyType } from './issuers/issuer.js';
+import type { Logger } from './log.js';
+import type { RenewalRequest } from './maintenance.js';
+import { type IssuerPauses, obtainFromIssuers, type PolicyState } from './policy.js';
+import { lockNames } from './storage/keys.js';
+import type { Locker } from './storage/locks.js';
+import type { Storage } from './storage/storage.js';
+import { readStoredCertificate, writeStoredCertificate } from './stored-certificates.js';
+
+/** What every attempt needs; the manager builds it once. */
+export interface ObtainContext {
+  storage: Storage;
+  locker: Locker;
+  logger: Logger;
+  clock: Clock;
+  issuerContext: IssuerContext;
+  /** Issuers paused by a CA's Retry-After, shared by every name. */
+  pauses: IssuerPauses;
+  issuersFor(name: string): Issuer[];
+  keyType: KeyType;
+  /** The manager's stop signal. */
+  signal: AbortSignal;
+}
+
+/** One attempt's ask: the name, its renewal (if it is one), and the policy memory of its earlier attempts. */
+export interface ObtainAttempt {
+  name: string;
+  renewal?: RenewalRequest;
+  policy: PolicyState;
+}
+
+export type ObtainResult =
+  | { source: 'storage'; certificate: CachedCertificate }
+  | { source: 'issued'; certificate: CachedCertificate; ca: string; replacedStored: boolean };
+
+/**
+ * One attempt under the name's lock. Resolves with a certificate to serve: one another instance stored
+ * meanwhile, or a new one, already written to storage. Rejects when every issuer failed.
+ * @example
+ * const result = await obtainOnce(context, { name: 'example.com', policy: newPolicyState() });
+ */
+export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt): Promise<ObtainResult> {
+  const { name, renewal } = attempt;
+  const logger = context.logger.child({ logger: 'tls.obtain' });
+  const lock = await context.locker.acquire(lockNames.certificate(name), { signal: context.signal });
+  try {
+    const issuers = context.issuersFor(name);
+    const keys = issuers.map((issuer) => issuer.key);
+    const stored = await readStoredCertificate(context.storage, keys, name, context.logger, { verify: true });
+    if (stored && isDoneElsewhere(stored, renewal, context.clock.now())) {
+      logger.info(
+        { identifier: name, issuer: stored.issuerKey },
+        'certificate obtained by another instance; loaded from storage',
+      );
+      return { source: 'storage', certificate: stored };
+    }
+    const { certificate, issuer } = await obtainFromIssuers(
+      { names: [name], keyType: context.keyType, signal: context.signal },
+      withReplaces(issuers, renewal, context.logger),
+      attempt.policy,
+      context.pauses,
+      context.issuerContext,
+    );
+    const entry = await writeStoredCertificate(
+      context.storage,
+      name,
+      certificate,
+      issuer.key,
+      context.clock.now(),
+    );
+    return { source: 'issued', certificate: entry, ca: certificate.ca, replacedStored: Boolean(stored) };
+  } finally {
+    logger.info({ identifier: name }, 'releasing lock');
+    await lock.release();
+  }
+}
+
+/**
+ * Storage already has what this attempt is for: a usable certificate, or for a renewal one that replaced
+ * the certificate being renewed (another serial, living at least as long).
+ */
+function isDoneElsewhere(
+  stored: CachedCertificate,
+  renewal: RenewalRequest | undefined,
+  nowMs: number,
+): boolean {
+  const replacing = renewal?.replacing.info;
+  if (!replacing) return stored.info.notAfter > nowMs;
+  return stored.info.serialNumber !== replacing.serialNumber && stored.info.notAfter >= replacing.notAfter;
+}
+
+/** ARI: the order at the CA that issued the certificate being replaced names it in `replaces`. */
+function withReplaces(issuers: Issuer[], renewal: RenewalRequest | undefined, logger: Logger): Issuer[] {
+  const certificateId = renewal?.ariCertificateId;
+  if (!renewal || !certificateId) return issuers;
+  return issuers.map((issuer) =>
+    issuer.key === renewal.replacing.issuerKey
+      ? replacingIssuer(issuer, certificateId, logger.child({ logger: 'tls.renew' }))
+      : issuer,
+  );
+}
