@@ -11,23 +11,23 @@ import type tls from 'node:tls';
 import { type CachedCertificate, CertificateCache } from './cache.js';
 import type { CertificateInfo } from './certificates.js';
 import { type Clock, sleep, systemClock } from './clock.js';
-import { concurrencyLimit } from './concurrency.js';
+import { concurrencyLimit, singleFlight } from './concurrency.js';
 import { type CertManagerOptions, type ManagerConfig, resolveConfig } from './config.js';
 import type { DnsResolver } from './dns-watch.js';
-import { isNoRetry } from './errors.js';
+import type { CertManagerEvents } from './events.js';
 import { answerHttpRequest, type HttpAnswerOptions, plainHttpHandler } from './http.js';
 import { letsEncrypt, zeroSSL } from './issuers/acme.js';
 import { internal } from './issuers/internal.js';
 import type { ChallengeSolver, Issuer, IssuerContext } from './issuers/issuer.js';
+import { ObtainJobs } from './jobs.js';
 import { createDefaultLogger, errorFields, type Logger } from './log.js';
-import { Maintenance, type MaintenanceHost, type RenewalRequest } from './maintenance.js';
+import { Maintenance, type MaintenanceHost } from './maintenance.js';
 import { isInternalName, normalizeName, wildcardFor } from './names.js';
 import { plainAddress, serveHandshakesWithoutSni } from './no-sni.js';
-import { type ObtainContext, type ObtainResult, obtainOnce } from './obtain.js';
+import type { ObtainContext } from './obtain.js';
 import { OnDemandIssuance } from './on-demand.js';
-import { type IssuerPauses, newPolicyState } from './policy.js';
+import type { IssuerPauses } from './policy.js';
 import { RateLimiters } from './ratelimit.js';
-import { RetryJob } from './retry.js';
 import { createSNICallback, type SNICallback } from './sni.js';
 import { Dns01Solver } from './solvers/dns01.js';
 import { Http01Solver, type HttpChallengeRequest, type HttpChallengeResponse } from './solvers/http01.js';
@@ -38,27 +38,12 @@ import { openStorage, type Storage } from './storage/storage.js';
 import { readStoredCertificate } from './stored-certificates.js';
 
 export type { CertManagerOptions } from './config.js';
+export type { CertManagerEvents } from './events.js';
 export type { StoredCertificate } from './stored-certificates.js';
 
 /** What `getCertificate(name)` returns. */
 export interface ManagedCertificate extends CertificateInfo {
   issuerKey: string;
-}
-
-/** Event payloads, by Caddy's event names. */
-export interface CertManagerEvents {
-  cert_obtaining: [{ identifier: string; attempt: number }];
-  cert_obtained: [{ identifier: string; issuer: string; ca: string; renewal: boolean }];
-  cert_renewed: [
-    { identifier: string; issuer: string; ca: string; reason: string; old_serial: string; serial: string },
-  ];
-  cert_failed: [{ identifier: string; error: unknown; attempt: number; retrying_in: number }];
-  /** The retry schedule ran out, or the failure is one no retry can fix (`retryable: false`). */
-  cert_giving_up: [
-    { identifier: string; error: unknown; attempts: number; elapsed: number; retryable: boolean },
-  ];
-  cached_managed_cert: [{ identifier: string; issuer: string; source: 'storage' }];
-  on_demand_denied: [{ identifier: string; reason: 'denied' | 'limited' }];
 }
 
 /** Storage reads in flight while `manage()` loads many names; a handshake's own read waits behind at most these. */
@@ -89,15 +74,14 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly issuers: Issuer[];
   private readonly internalIssuer: Issuer;
   private readonly resolver: DnsResolver;
-  private readonly obtainContext: ObtainContext;
   /** Names with an obtain or renewal running in the background, until it succeeds or gives up. */
-  private readonly jobs = new Map<string, RetryJob>();
+  private readonly jobs: ObtainJobs;
   private readonly managed = new Set<string>();
   private readonly onDemand?: OnDemandIssuance;
-  /** Handshakes waiting for a managed name's certificate to be read from storage. */
-  private readonly handshakeLoads = new Map<string, Promise<CachedCertificate | undefined>>();
+  /** Handshakes waiting for a managed name's certificate to be read from storage share one read. */
+  private readonly handshakeLoad = singleFlight<string, CachedCertificate | undefined>();
   /** Names whose `manage()` is still reading storage. */
-  private readonly loading = new Map<string, Promise<void>>();
+  private readonly loading = singleFlight<string, void>();
   private readonly limitLoading = concurrencyLimit(MANAGE_LOAD_CONCURRENCY);
   private readonly stop = new AbortController();
   private readonly maintenance: Maintenance;
@@ -130,7 +114,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.resolver = options.resolver ?? new Resolver({ timeout: DNS_HINT_TIMEOUT_MS, tries: 2 });
     // Every waiting obtain, poll and lock listens on this one signal: thousands of names are normal.
     setMaxListeners(0, this.stop.signal);
-    this.obtainContext = {
+    const obtainContext: ObtainContext = {
       storage: this.storage,
       locker: this.locker,
       logger: this.logger,
@@ -141,6 +125,16 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       keyType: this.config.keyType,
       signal: this.stop.signal,
     };
+    this.jobs = new ObtainJobs({
+      obtainContext,
+      schedule: this.config.retry,
+      clock: this.clock,
+      sleep: this.sleep,
+      resolver: this.resolver,
+      logger: this.logger,
+      cache: this.cache,
+      events: this,
+    });
     if (this.config.onDemand) {
       const logger = this.logger.child({ logger: 'tls.on_demand' });
       this.onDemand = new OnDemandIssuance(this.config.onDemand, this.onDemandHost(), this.clock, logger);
@@ -172,7 +166,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     const wanted = names ? names.map(normalizeName) : [...this.managed];
     await Promise.all(
       wanted.map(async (name) => {
-        await this.loading.get(name);
+        await this.loading.pending(name);
         if (this.cache.get(name)) return;
         const job = this.jobs.get(name);
         if (job) return job.settled;
@@ -239,7 +233,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     await this.maintenance.stop();
     this.stop.abort(new Error('certificate manager closed'));
     if (this.resolver instanceof Resolver) this.resolver.cancel();
-    await Promise.allSettled([...this.jobs.values()].map((job) => job.settled));
+    await this.jobs.settled();
     await this.locker.close();
     for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
   }
@@ -273,17 +267,11 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     const onDemand = this.onDemand?.inFlight(name);
     if (onDemand) return onDemand; // its first obtain is running: wait for it with the first handshake
     if (!managedName) return this.onDemand?.certificateFor(name) ?? Promise.resolve(undefined);
-    let pending = this.handshakeLoads.get(managedName);
-    if (!pending) {
-      pending = this.loadFromStorage(managedName)
-        .then((certificate) => {
-          if (certificate) this.cache.set(certificate);
-          return certificate;
-        })
-        .finally(() => this.handshakeLoads.delete(managedName));
-      this.handshakeLoads.set(managedName, pending);
-    }
-    return pending;
+    return this.handshakeLoad(managedName, async () => {
+      const certificate = await this.loadFromStorage(managedName);
+      if (certificate) this.cache.set(certificate);
+      return certificate;
+    });
   }
 
   /** A cached certificate that cannot be served: drop it and obtain a new one. */
@@ -293,18 +281,13 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       'unusable certificate; a new one will be obtained',
     );
     for (const certificateName of certificate.info.names) this.cache.delete(certificateName);
-    if (this.managed.has(name)) this.startJob(name);
+    if (this.managed.has(name)) this.jobs.start(name);
   }
 
   private manageOne(name: string): Promise<void> {
     this.managed.add(name);
     // Recorded before the first await, so concurrent manage() and ready() calls see the same work.
-    let loading = this.loading.get(name);
-    if (!loading) {
-      loading = this.limitLoading(() => this.loadOrObtain(name)).finally(() => this.loading.delete(name));
-      this.loading.set(name, loading);
-    }
-    return loading;
+    return this.loading(name, () => this.limitLoading(() => this.loadOrObtain(name)));
   }
 
   private async loadOrObtain(name: string): Promise<void> {
@@ -319,7 +302,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         { identifier: name, ...errorFields(error) },
         'reading certificate from storage failed',
       );
-      return this.startJob(name);
+      return this.jobs.start(name);
     }
     if (stored) {
       this.adopt(name, stored, 'loaded certificate from storage');
@@ -329,7 +312,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         'stored certificate has expired; serving it until a new one arrives',
       );
     }
-    this.startJob(name, stored && { replacing: stored, reason: 'expired' });
+    this.jobs.start(name, stored && { replacing: stored, reason: 'expired' });
   }
 
   /** Serves a certificate found in storage. */
@@ -348,7 +331,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       isBusy: (name) => this.jobs.has(name),
       loadFromStorage: (name) => this.loadFromStorage(name),
       adopt: (name, certificate) => this.adopt(name, certificate, 'loaded renewed certificate from storage'),
-      renew: (name, renewal) => this.startJob(name, renewal),
+      renew: (name, renewal) => this.jobs.start(name, renewal),
       hurry: (name) => this.jobs.get(name)?.hurry() ?? false,
       issuer: (key) => [...this.issuers, this.internalIssuer].find((issuer) => issuer.key === key),
     };
@@ -376,62 +359,6 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private loadFromStorage(name: string): Promise<CachedCertificate | undefined> {
     const issuerKeys = this.issuersFor(name).map((issuer) => issuer.key);
     return readStoredCertificate(this.storage, issuerKeys, name, this.logger);
-  }
-
-  /**
-   * Obtains (or renews) `name` in the background on the retry schedule, unless a job for it runs already.
-   * A renewal serves the certificate it replaces meanwhile. Events come from the job's outcomes.
-   */
-  private startJob(name: string, renewal?: RenewalRequest): void {
-    if (this.jobs.has(name) || this.stop.signal.aborted) return;
-    const policy = newPolicyState();
-    const job = new RetryJob({
-      name,
-      attempt: async () =>
-        this.onAttemptDone(name, renewal, await obtainOnce(this.obtainContext, { name, renewal, policy })),
-      schedule: this.config.retry,
-      clock: this.clock,
-      sleep: this.sleep,
-      resolver: this.resolver,
-      signal: this.stop.signal,
-      logger: this.logger.child({ logger: renewal ? 'tls.renew' : 'tls.obtain' }),
-      verb: renewal ? 'renewing' : 'obtaining',
-      ...(renewal && { logFields: { reason: renewal.reason } }),
-      listener: {
-        attempting: (attempt) => this.emit('cert_obtaining', { identifier: name, attempt }),
-        failed: ({ error, attempt, retryingInMs }) =>
-          this.emit('cert_failed', { identifier: name, error, attempt, retrying_in: retryingInMs / 1000 }),
-        gaveUp: ({ error, attempts, elapsedMs }) =>
-          this.emit('cert_giving_up', {
-            identifier: name,
-            error,
-            attempts,
-            elapsed: elapsedMs / 1000,
-            retryable: !isNoRetry(error),
-          }),
-      },
-    });
-    this.jobs.set(name, job);
-    const forget = () => {
-      if (this.jobs.get(name) === job) this.jobs.delete(name);
-    };
-    job.settled.then(forget, forget);
-  }
-
-  /** Serves an attempt's certificate and tells listeners what happened. */
-  private onAttemptDone(name: string, renewal: RenewalRequest | undefined, result: ObtainResult): void {
-    this.cache.set(result.certificate);
-    if (result.source === 'storage') return;
-    const { issuerKey: issuer, info } = result.certificate;
-    const obtained = { identifier: name, issuer, ca: result.ca };
-    this.emit('cert_obtained', { ...obtained, renewal: Boolean(renewal) || result.replacedStored });
-    if (renewal) {
-      const serials = { old_serial: renewal.replacing.info.serialNumber, serial: info.serialNumber };
-      this.emit('cert_renewed', { ...obtained, reason: renewal.reason, ...serials });
-    }
-    this.logger
-      .child({ logger: renewal ? 'tls.renew' : 'tls.obtain' })
-      .info({ identifier: name }, `certificate ${renewal ? 'renewed' : 'obtained'} successfully`);
   }
 }
 

@@ -24,7 +24,7 @@ describe('a configuration error met while obtaining', () => {
       expect(failed).toEqual([]);
       expect(gaveUp).toHaveLength(1);
       expect(gaveUp[0]).toMatchObject({ identifier: 'no-email.example.com', attempts: 1, retryable: false });
-      expect((gaveUp[0]?.error as AggregateError).errors[0]).toBeInstanceOf(NoRetryError);
+      expect((gaveUp[0]!.error as AggregateError).errors[0]).toBeInstanceOf(NoRetryError);
     } finally {
       await manager.close();
     }
