@@ -11,16 +11,21 @@ import { concurrencyLimit } from './concurrency.js';
 import type { Issuer, IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
 import { type RenewalReason, renewalDecision } from './renewal.js';
+import { RenewalSchedule } from './renewal-schedule.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
 import type { Storage } from './storage/storage.js';
 
 /** Names maintained at once in a pass: bounds parallel storage reads and ARI requests on large deployments. */
 const MAINTENANCE_CONCURRENCY = 8;
+/**
+ * However far away its renewal is, each name is looked at (one storage read) at least daily: a certificate
+ * another instance replaced early (revoked, renewed by hand) is picked up within a day.
+ */
+const MAX_CHECK_GAP_MS = 24 * 60 * 60_000;
 
 /** What the manager lends the loop; the loop never imports the manager. */
 export interface MaintenanceHost {
-  managedNames(): Iterable<string>;
   cached(name: string): CachedCertificate | undefined;
   /** An obtain or renewal for the name is running, or waiting on the backoff schedule. */
   isBusy(name: string): boolean;
@@ -64,6 +69,8 @@ export class Maintenance {
   private readonly renewalInfos: RenewalInfoRecords;
   /** Name → `<serial>:<reason>` whose backoff wait was already cut short: once per certificate and reason. */
   private readonly hurried = new Map<string, string>();
+  /** When to look at each managed name next; a pass takes only the names due. */
+  private readonly schedule = new RenewalSchedule();
 
   constructor(private readonly options: MaintenanceOptions) {
     this.logger = options.logger.child({ logger: 'tls.maintenance' });
@@ -73,7 +80,17 @@ export class Maintenance {
   /** Schedules a pass every `checkIntervalMs`; idempotent. The timer never keeps the process alive. */
   start(): void {
     if (this.timer || this.running || this.stopping.signal.aborted) return;
-    this.schedule();
+    this.scheduleNextPass();
+  }
+
+  /** Looks at `name` in the next pass (a newly managed name; a renewal asked for from outside). */
+  checkSoon(name: string): void {
+    this.schedule.soon(name);
+  }
+
+  /** Names planned for a later pass; the next pass takes those due by then. */
+  get scheduledCount(): number {
+    return this.schedule.size;
   }
 
   /** Stops the loop and waits for a pass in progress to wind down (its waits are aborted). */
@@ -84,23 +101,33 @@ export class Maintenance {
     await this.running;
   }
 
-  /** One pass over every managed name, then storage cleaning if a day has passed. Exposed for tests. */
+  /**
+   * One pass over the names due before the next pass (planned ones, and those asked for with `checkSoon`),
+   * then storage cleaning if a day has passed. Exposed for tests.
+   */
   async runPass(): Promise<void> {
-    const names = [...this.options.host.managedNames()];
+    const { clock, checkIntervalMs } = this.options;
+    const names = this.schedule.takeDue(clock.now() + checkIntervalMs);
     const limit = concurrencyLimit(MAINTENANCE_CONCURRENCY);
     await Promise.all(
       names.map((name) =>
         limit(async () => {
-          if (this.stopping.signal.aborted) return;
-          await this.maintain(name).catch((error: unknown) => {
-            if (this.stopping.signal.aborted) return;
-            this.logger.error({ identifier: name, ...errorFields(error) }, 'maintaining certificate');
-          });
+          let nextCheckMs = clock.now() + checkIntervalMs;
+          try {
+            if (!this.stopping.signal.aborted) nextCheckMs = await this.maintain(name);
+          } catch (error) {
+            if (!this.stopping.signal.aborted) {
+              this.logger.error({ identifier: name, ...errorFields(error) }, 'maintaining certificate');
+            }
+          } finally {
+            // Never dropped: a name that failed to maintain is looked at again next pass.
+            if (!this.schedule.has(name)) this.schedule.set(name, nextCheckMs);
+          }
         }),
       ),
     );
     if (this.stopping.signal.aborted) return;
-    const { storage, locker, clock } = this.options;
+    const { storage, locker } = this.options;
     const signal = this.stopping.signal;
     await cleanStorageIfDue({ storage, locker, clock, logger: this.logger, signal }).catch(
       (error: unknown) => {
@@ -109,28 +136,32 @@ export class Maintenance {
     );
   }
 
-  private schedule(): void {
+  private scheduleNextPass(): void {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.running = this.runPass().finally(() => {
         this.running = undefined;
-        if (!this.stopping.signal.aborted) this.schedule();
+        if (!this.stopping.signal.aborted) this.scheduleNextPass();
       });
     }, this.options.checkIntervalMs);
     this.timer.unref();
   }
 
-  private async maintain(name: string): Promise<void> {
+  /** Looks at one name: adopts what storage has, renews when due. Resolves with when to look again. */
+  private async maintain(name: string): Promise<number> {
     const { host, clock } = this.options;
-    let current = host.cached(name);
+    const nextPass = () => clock.now() + this.options.checkIntervalMs;
+    const cached = host.cached(name);
+    let current = cached;
     const stored = await host.loadFromStorage(name);
-    if (stored && isNewer(stored, current)) {
-      host.adopt(name, stored);
+    if (stored && isNewer(stored, cached)) {
       current = stored;
+      // Not cached and nothing running: it was evicted from a full cache, and is served from storage.
+      if (cached || host.isBusy(name)) host.adopt(name, stored);
       // A renewal of ours waiting to retry would only find this on its next attempt, hours away maybe.
       if (host.isBusy(name)) host.hurry(name);
     }
-    if (!current) return; // Nothing obtained yet: the obtain in flight (or its give-up) owns the name.
+    if (!current) return nextPass(); // Nothing obtained yet: the obtain in flight (or its give-up) owns it.
     const issuer = host.issuer(current.issuerKey);
     const ari = host.isBusy(name)
       ? undefined
@@ -141,7 +172,10 @@ export class Maintenance {
       checkIntervalMs: this.options.checkIntervalMs,
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
-    if (!decision.reason) return;
+    if (!decision.reason) {
+      const untilMs = Math.min(decision.dueAtMs, ari?.nextCheckMs ?? Number.POSITIVE_INFINITY);
+      return Math.max(Math.min(untilMs, now + MAX_CHECK_GAP_MS), nextPass());
+    }
     const fields = {
       identifier: name,
       issuer: current.issuerKey,
@@ -163,7 +197,7 @@ export class Maintenance {
           'certificate expires soon and its renewal is waiting to retry; retrying now',
         );
       }
-      return;
+      return nextPass();
     }
     if (decision.reason === 'expired') {
       this.logger.error(fields, 'certificate has expired; serving it until a new one arrives, renewing now');
@@ -177,6 +211,7 @@ export class Maintenance {
       reason: decision.reason,
       ...(ari ? { ariCertificateId: ari.certificateId } : {}),
     });
+    return nextPass();
   }
 }
 

@@ -285,7 +285,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   }
 
   private manageOne(name: string): Promise<void> {
-    this.managed.add(name);
+    if (!this.managed.has(name)) {
+      this.managed.add(name);
+      this.maintenance.checkSoon(name);
+    }
     // Recorded before the first await, so concurrent manage() and ready() calls see the same work.
     return this.loading(name, () => this.limitLoading(() => this.loadOrObtain(name)));
   }
@@ -326,7 +329,6 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   /** What the maintenance loop may see and do; it renews through the same job machinery. */
   private maintenanceHost(): MaintenanceHost {
     return {
-      managedNames: () => this.managed,
       cached: (name) => this.cache.get(name),
       isBusy: (name) => this.jobs.has(name),
       loadFromStorage: (name) => this.loadFromStorage(name),
