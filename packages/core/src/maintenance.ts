@@ -10,7 +10,7 @@ import type { Clock } from './clock.js';
 import { concurrencyLimit } from './concurrency.js';
 import type { Issuer, IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
-import { type RenewalReason, renewalDecision } from './renewal.js';
+import { maintenanceIntervalMs, type RenewalReason, renewalDecision } from './renewal.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
 import type { Storage } from './storage/storage.js';
@@ -109,6 +109,16 @@ export class Maintenance {
     );
   }
 
+  /** The configured interval, shortened for short-lived certificates (see `maintenanceIntervalMs`). */
+  private intervalMs(): number {
+    const { host, checkIntervalMs } = this.options;
+    const lifetimes = [...host.managedNames()].map((name) => {
+      const info = host.cached(name)?.info;
+      return info ? info.notAfter - info.notBefore : 0;
+    });
+    return maintenanceIntervalMs(checkIntervalMs, lifetimes);
+  }
+
   private schedule(): void {
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -116,7 +126,7 @@ export class Maintenance {
         this.running = undefined;
         if (!this.stopping.signal.aborted) this.schedule();
       });
-    }, this.options.checkIntervalMs);
+    }, this.intervalMs());
     this.timer.unref();
   }
 
@@ -138,7 +148,9 @@ export class Maintenance {
     const now = clock.now();
     const decision = renewalDecision(current.info, now, {
       windowRatio: this.options.windowRatio,
-      checkIntervalMs: this.options.checkIntervalMs,
+      checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [
+        current.info.notAfter - current.info.notBefore,
+      ]),
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
     if (!decision.reason) return;
