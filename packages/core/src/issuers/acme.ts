@@ -216,6 +216,9 @@ export class AcmeIssuer implements Issuer {
         return await this.order({ ...base, orderNumber });
       } catch (error) {
         lastError = await this.accountForgottenOr(error, transport, request.signal);
+        // The CA refused a profile it listed: the next attempt reads its list again, and so learns whether
+        // the profile is gone for good (then it fails without retrying) or was refused for this order only.
+        if (problemType(lastError) === 'invalidProfile') transport.forgetDirectory();
         if (!this.mayOrderAgain(lastError, base.triedChallenges, context)) throw lastError;
       }
     }
