@@ -1,9 +1,9 @@
 import https from 'node:https';
 import { acme, CertManager, type CertManagerEvents } from '@autotls/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type FaultProxy, startFaultProxy } from './support/fault-proxy.js';
 import { nextEvent } from './support/lifecycle.js';
 import { captureLogger } from './support/logs.js';
-import { type FaultProxy, startFaultProxy } from './support/fault-proxy.js';
 import { tempDir } from './support/servers.js';
 import { testTls } from './support/tls.js';
 

@@ -5,8 +5,8 @@
  */
 import { acme, type CertManagerEvents } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoredCertificate } from '../packages/core/src/stored-certificates.js';
 import { storageKeys } from '../packages/core/src/storage/keys.js';
+import type { StoredCertificate } from '../packages/core/src/stored-certificates.js';
 import { testClock } from './support/clock.js';
 import {
   ageUntilRenewed,
