@@ -194,9 +194,9 @@ export class AcmeIssuer implements Issuer {
     context: IssuerContext,
   ): Promise<IssuedCertificate> {
     const logger = context.logger.child({ logger: 'acme_client' });
+    this.checkIpChallenges(request, context);
     const transport = await this.session(directoryUrl, context);
     const directory = await transport.directory();
-    this.checkIpChallenges(request, context);
     const base = {
       transport,
       request,
