@@ -73,6 +73,8 @@ const MAX_BAD_NONCE_RETRIES = 20;
 /** Bodiless requests (GET/HEAD) are safe to resend on a network error or 5xx. */
 const BODILESS_TRIES = 3;
 const BODILESS_RETRY_DELAY_MS = 250;
+/** Connections kept per CA: enough for many names validating at once, few enough to be polite. */
+const MAX_SOCKETS_PER_CA = 16;
 /** Nonces beyond this are dropped: they expire server-side anyway. */
 const MAX_POOLED_NONCES = 32;
 /** acme-client refreshes its directory daily too; its URLs and profiles practically never change. */
@@ -111,7 +113,7 @@ export class AcmeTransport {
   constructor(private readonly options: AcmeTransportOptions) {
     this.directoryUrl = options.directoryUrl;
     this.accountUrl = options.accountUrl;
-    this.agent = new https.Agent({ keepAlive: true, ca: options.caPem, maxSockets: 16 });
+    this.agent = new https.Agent({ keepAlive: true, ca: options.caPem, maxSockets: MAX_SOCKETS_PER_CA });
     this.client = new acme.Client({
       directoryUrl: options.directoryUrl,
       accountKey: options.accountKeyPem,
