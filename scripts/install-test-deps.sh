@@ -7,6 +7,10 @@ command -v pebble >/dev/null || missing+=(pebble)
 command -v pebble-challtestsrv >/dev/null || missing+=(pebble)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v openssl >/dev/null || missing+=(openssl)
+# Caddy's ACME server is the second CA of the suite (test/caddy-acme.test.ts); unshare/ip make its namespace.
+command -v caddy >/dev/null || missing+=(caddy)
+command -v unshare >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || missing+=(iproute2)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -18,3 +22,7 @@ fi
 echo "Installing test dependencies: ${missing[*]}" >&2
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+# Debian's caddy package enables a system service on ports 80/443; the tests run their own Caddy only.
+if [[ " ${missing[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null; then
+  $sudo systemctl disable --now caddy >/dev/null 2>&1 || true
+fi

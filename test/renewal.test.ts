@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
-import { acme, DEFAULT_RETRY_INTERVALS_MS } from '@autotls/core';
+import { acme, DEFAULT_RETRY_INTERVALS_MS, renewalRetryDelayMs } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testClock } from './support/clock.js';
 import {
@@ -181,11 +181,12 @@ describe('renewal by the maintenance loop, against a real CA', () => {
     }
   });
 
-  it('a failed renewal follows the backoff schedule while the still-valid certificate keeps being served', async () => {
+  it('a failed renewal follows the backoff schedule, shortened by the time left, while the still-valid certificate keeps being served', async () => {
     const name = 'backoff.example.test';
     const clock = testClock();
     // Backoff waits pass instantly on the moved clock; the fifth one holds until the CA can validate again.
     const sleeps: number[] = [];
+    const sleptAt: number[] = [];
     let openGate = () => {};
     const gate = new Promise<void>((resolve) => {
       openGate = resolve;
@@ -193,6 +194,7 @@ describe('renewal by the maintenance loop, against a real CA', () => {
     clock.sleep = async (ms, signal) => {
       signal?.throwIfAborted();
       sleeps.push(ms);
+      sleptAt.push(clock.now());
       clock.offsetMs += ms;
       await (sleeps.length >= 4 ? gate : pause(10));
     };
@@ -212,6 +214,8 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       await manager.manage([name]);
       await manager.ready([name]);
       const original = serialOf((await handshake(httpsPort, name, ca.rootPem)).cert);
+      const { notBefore, notAfter } = manager.getCertificate(name) ?? { notBefore: 0, notAfter: 0 };
+      const validity = { notBefore, notAfter };
 
       // The CA now gets a 404 for every challenge: each renewal attempt fails with `unauthorized`.
       challengesBroken = true;
@@ -229,9 +233,18 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       openGate();
       const { serial } = await renewed;
 
-      const schedule = DEFAULT_RETRY_INTERVALS_MS.slice(0, 4);
-      expect(sleeps).toEqual(schedule);
-      expect(retryingIn).toEqual(schedule.map((ms) => ms / 1000));
+      // Caddy's schedule, each wait cut to a tenth of the time the 1-hour certificate had left (short-lived
+      // certificates must not wait out long steps near expiry), never under a minute.
+      const expected = DEFAULT_RETRY_INTERVALS_MS.slice(0, 4).map((ms, index) =>
+        renewalRetryDelayMs(ms, validity, sleptAt[index] ?? 0),
+      );
+      for (const [index, ms] of sleeps.entries()) {
+        // Within the few milliseconds between the failure and its sleep.
+        expect(Math.abs(ms - (expected[index] ?? 0))).toBeLessThan(50);
+      }
+      expect(sleeps[0]).toBe(DEFAULT_RETRY_INTERVALS_MS[0]);
+      expect(sleeps[3]).toBeLessThan(DEFAULT_RETRY_INTERVALS_MS[3] ?? 0);
+      expect(retryingIn).toEqual(sleeps.map((ms) => ms / 1000));
       expect(logger.find('will retry')[0]).toMatchObject({
         identifier: name,
         logger: 'tls.renew',

@@ -25,6 +25,8 @@ export interface StartChallTestSrvOptions {
    * dials only the first address it gets, so any AAAA answer makes it validate over IPv6.
    */
   defaultIPv6?: string;
+  /** DNS port on 127.0.0.1; default a free one. 53 inside a test's own network namespace, for the system resolver. */
+  dnsPort?: number;
 }
 
 export interface ChallTestSrv {
@@ -66,7 +68,7 @@ function fqdn(host: string): string {
 /** Start pebble-challtestsrv with only its DNS server (127.0.0.1:<free port>) and management API. */
 export async function startChallTestSrv(options: StartChallTestSrvOptions = {}): Promise<ChallTestSrv> {
   requirePebble('pebble-challtestsrv');
-  const [dnsPort] = await freePorts(1, { udp: true });
+  const [dnsPort] = options.dnsPort === undefined ? await freePorts(1, { udp: true }) : [options.dnsPort];
   const managementPort = await freePort();
   if (dnsPort === undefined) throw new Error('no free DNS port');
   const dnsAddress = `127.0.0.1:${dnsPort}`;

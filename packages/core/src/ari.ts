@@ -12,7 +12,7 @@ import { errorFields, type Logger } from './log.js';
 import { parseRetryAfterMs, problemType } from './problems.js';
 import { pickTimeInWindow } from './renewal.js';
 import { lockNames, storageKeys } from './storage/keys.js';
-import type { Locker } from './storage/locks.js';
+import type { Lock, Locker } from './storage/locks.js';
 import { CorruptEntryError, type Storage } from './storage/storage.js';
 
 /** RFC 9773 leaves the default to the client; Caddy and Certbot ask every 6 hours without a Retry-After. */
@@ -20,8 +20,32 @@ const DEFAULT_ARI_RECHECK_MS = 6 * 60 * 60_000;
 /** Bounds on a CA's Retry-After: not more than once a minute, at least once a day (RFC 9773 §4.3.2). */
 const MIN_ARI_RECHECK_MS = 60_000;
 const MAX_ARI_RECHECK_MS = 24 * 60 * 60_000;
-/** After a failed ARI request, the stored (or lifetime-based) decision stands for an hour before asking again. */
-const ARI_ERROR_RETRY_MS = 60 * 60_000;
+/**
+ * After a temporary ARI failure (no answer, a 5xx, a 429) the stored (or lifetime-based) decision stands while
+ * we back off: a minute, doubling, at most the 6 hours a long-term error waits (RFC 9773 §4.3.3).
+ */
+const ARI_TEMPORARY_RETRY_MS = 60_000;
+/**
+ * The ARI record is refreshed under a try-lock: if another instance holds it this long, this pass goes on
+ * with the stored record instead of queueing (Caddy's rule). One storage round trip fits easily.
+ */
+const ARI_TRY_LOCK_MS = 1_000;
+
+/**
+ * A renewalInfo request that failed. `temporary` (no answer, 5xx, 429) backs off and asks again soon; any
+ * other failure (a 4xx, a malformed answer, a window that ends before it starts) waits 6 hours.
+ */
+export class RenewalInfoError extends Error {
+  constructor(
+    message: string,
+    readonly temporary: boolean,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RenewalInfoError';
+  }
+}
 
 /** The CA's answer: renew at some time inside the window; ask again after `retryAfterMs`. */
 export interface RenewalInfo {
@@ -77,13 +101,16 @@ export class RenewalInfoClient {
     const base = await this.renewalInfoUrl(signal);
     if (!base) return undefined;
     const url = `${base.replace(/\/+$/, '')}/${ariCertificateId(certificatePem)}`;
-    const response = await this.get(url, signal);
-    if (response.status !== 200) throw new Error(`${url} answered HTTP ${response.status}`);
-    return parseRenewalInfo(
-      url,
-      response.body,
-      parseRetryAfterMs(response.retryAfter, this.options.clock.now()),
-    );
+    const response = await this.get(url, signal).catch((error: unknown) => {
+      if (signal?.aborted) throw error;
+      throw new RenewalInfoError(`${url}: ${(error as Error).message}`, true, undefined, { cause: error });
+    });
+    const retryAfterMs = parseRetryAfterMs(response.retryAfter, this.options.clock.now());
+    if (response.status !== 200) {
+      const temporary = response.status >= 500 || response.status === 429;
+      throw new RenewalInfoError(`${url} answered HTTP ${response.status}`, temporary, retryAfterMs);
+    }
+    return parseRenewalInfo(url, response.body, retryAfterMs);
   }
 
   private async renewalInfoUrl(signal?: AbortSignal): Promise<string | undefined> {
@@ -137,16 +164,25 @@ export class RenewalInfoClient {
   }
 }
 
-/** Validates a renewalInfo body: RFC 9773 requires both bounds, and the end after the start. */
+/**
+ * Validates a renewalInfo body: RFC 9773 requires both bounds, and the end after the start. Anything else is
+ * no answer at all — a {@link RenewalInfoError} that is not temporary (asked again in 6 hours).
+ */
 export function parseRenewalInfo(url: string, body: string, retryAfterMs?: number): RenewalInfo {
-  const parsed = JSON.parse(body) as {
-    suggestedWindow?: { start?: unknown; end?: unknown };
-    explanationURL?: unknown;
-  };
-  const start = Date.parse(String(parsed.suggestedWindow?.start));
-  const end = Date.parse(String(parsed.suggestedWindow?.end));
+  let parsed: { suggestedWindow?: { start?: unknown; end?: unknown }; explanationURL?: unknown };
+  try {
+    parsed = JSON.parse(body) as typeof parsed;
+  } catch (error) {
+    throw new RenewalInfoError(`${url}: invalid JSON`, false, undefined, { cause: error });
+  }
+  const start = Date.parse(String(parsed?.suggestedWindow?.start));
+  const end = Date.parse(String(parsed?.suggestedWindow?.end));
   if (Number.isNaN(start) || Number.isNaN(end) || end <= start) {
-    throw new Error(`${url}: invalid suggestedWindow ${JSON.stringify(parsed.suggestedWindow)}`);
+    throw new RenewalInfoError(
+      `${url}: invalid suggestedWindow ${JSON.stringify(parsed?.suggestedWindow)}`,
+      false,
+      retryAfterMs,
+    );
   }
   return {
     windowStartMs: start,
@@ -173,23 +209,31 @@ export function hasRenewalInfo(issuer: Issuer): issuer is Issuer & RenewalInfoSo
  * Wraps the issuer of the certificate being renewed so its production order carries `replaces` (the CA
  * then exempts the renewal from some rate limits and may end the old certificate's ARI window). A CA that
  * answers `alreadyReplaced` (another order already replaced it) is asked once more without `replaces`.
- * Test-CA orders never carry it: the test CA did not issue the certificate.
+ * Test-CA orders never carry it: the test CA did not issue the certificate. `account` is the ACME account
+ * that ordered it: the ACME issuer sends `replaces` only from that account, and only to a CA whose directory
+ * lists `renewalInfo`.
  */
-export function replacingIssuer(issuer: Issuer, certificateId: string, logger: Logger): Issuer {
+export function replacingIssuer(
+  issuer: Issuer,
+  certificateId: string,
+  logger: Logger,
+  account?: string,
+): Issuer {
   return {
     key: issuer.key,
     hasTestCA: issuer.hasTestCA,
     async issue(request: CertificateRequest, context: IssuerContext): Promise<IssuedCertificate> {
       if (request.useTestCA) return issuer.issue(request, context);
       try {
-        return await issuer.issue({ ...request, replaces: certificateId }, context);
+        const replacing = { replaces: certificateId, ...(account ? { replacesAccount: account } : {}) };
+        return await issuer.issue({ ...request, ...replacing }, context);
       } catch (error) {
         if (problemType(error) !== 'alreadyReplaced') throw error;
         logger.warn(
           { identifier: request.names[0], issuer: issuer.key, replaces: certificateId },
           'CA says the certificate was already replaced; ordering again without replaces',
         );
-        const { replaces: _omitted, ...withoutReplaces } = request;
+        const { replaces: _omitted, replacesAccount: _account, ...withoutReplaces } = request;
         return issuer.issue(withoutReplaces, context);
       }
     },
@@ -226,12 +270,15 @@ export interface RenewalInfoRecordsOptions {
  * the same one; a new window that still contains the old selected time keeps it.
  */
 export class RenewalInfoRecords {
-  /** Name → the certificate id whose ARI request failed, and when to ask again. */
-  private readonly retryAt = new Map<string, { certificateId: string; atMs: number }>();
+  /** Name → the certificate id whose ARI request failed, when to ask again, and how many failed in a row. */
+  private readonly retryAt = new Map<string, { certificateId: string; atMs: number; failures: number }>();
 
   constructor(private readonly options: RenewalInfoRecordsOptions) {}
 
-  /** The current record for `certificate`, refreshing it when due; `undefined` when its CA has no ARI. */
+  /**
+   * The current record for `certificate`, refreshing it when due; `undefined` when its CA has no ARI. An
+   * expired certificate is never asked about (the CA would only say "renew", which expiry already says).
+   */
   async current(
     name: string,
     certificate: CachedCertificate,
@@ -239,6 +286,7 @@ export class RenewalInfoRecords {
     signal: AbortSignal,
   ): Promise<StoredRenewalInfo | undefined> {
     if (!issuer || !hasRenewalInfo(issuer)) return undefined;
+    if (certificate.info.notAfter <= this.options.clock.now()) return undefined;
     let certificateId: string;
     try {
       certificateId = ariCertificateId(certificate.certificatePem);
@@ -255,9 +303,18 @@ export class RenewalInfoRecords {
     try {
       info = await issuer.renewalInfo(certificate.certificatePem, this.options.issuerContext, signal);
     } catch (error) {
-      this.retryAt.set(name, { certificateId, atMs: now + ARI_ERROR_RETRY_MS });
+      if (signal.aborted) throw error;
+      const failures = failed?.certificateId === certificateId ? failed.failures + 1 : 1;
+      const retryInMs = ariRetryDelayMs(error, failures);
+      this.retryAt.set(name, { certificateId, atMs: now + retryInMs, failures });
       this.options.logger.warn(
-        { identifier: name, issuer: issuer.key, certificate_id: certificateId, ...errorFields(error) },
+        {
+          identifier: name,
+          issuer: issuer.key,
+          certificate_id: certificateId,
+          retrying_in: retryInMs / 1000,
+          ...errorFields(error),
+        },
         'could not get ACME renewal information; using the stored window or the lifetime ratio',
       );
       return stored;
@@ -285,24 +342,21 @@ export class RenewalInfoRecords {
     signal: AbortSignal;
   }): Promise<StoredRenewalInfo> {
     const { storage, clock, locker, logger } = this.options;
-    const { name, key, certificateId, info } = fresh;
-    const lock = await locker.acquire(lockNames.renewalInfo(name), { signal: fresh.signal });
+    const { name, key, certificateId } = fresh;
+    const lock = await tryLock(locker, lockNames.renewalInfo(name), fresh.signal);
+    if (!lock) {
+      // Another instance is refreshing this record right now: go on with what storage has.
+      return (
+        (await this.read(key, certificateId)) ?? recordOf(fresh, undefined, clock.now(), this.options.random)
+      );
+    }
     try {
       const latest = await this.read(key, certificateId);
       if (latest && latest.nextCheckMs > clock.now()) return latest; // Another instance just refreshed it.
-      const window = { startMs: info.windowStartMs, endMs: info.windowEndMs };
-      const kept = latest && latest.selectedTimeMs >= window.startMs && latest.selectedTimeMs <= window.endMs;
-      const record: StoredRenewalInfo = {
-        certificateId,
-        windowStartMs: window.startMs,
-        windowEndMs: window.endMs,
-        selectedTimeMs: kept ? latest.selectedTimeMs : pickTimeInWindow(window, this.options.random),
-        nextCheckMs: clock.now() + clampRecheck(info.retryAfterMs),
-        certificateNotAfterMs: fresh.certificate.info.notAfter,
-        ...(info.explanationUrl ? { explanationUrl: info.explanationUrl } : {}),
-      };
+      const record = recordOf(fresh, latest, clock.now(), this.options.random);
+      const kept = latest?.selectedTimeMs === record.selectedTimeMs;
       await storage.set(key, record);
-      if (!kept) {
+      if (!kept || record.explanationUrl !== latest?.explanationUrl) {
         logger.info(
           {
             identifier: name,
@@ -320,6 +374,49 @@ export class RenewalInfoRecords {
       await lock.release();
     }
   }
+}
+
+/** The record for a fresh answer; a selected time that still lies inside the new window is kept. */
+function recordOf(
+  fresh: { certificateId: string; certificate: CachedCertificate; info: RenewalInfo },
+  latest: StoredRenewalInfo | undefined,
+  nowMs: number,
+  random?: () => number,
+): StoredRenewalInfo {
+  const { info } = fresh;
+  const window = { startMs: info.windowStartMs, endMs: info.windowEndMs };
+  const kept = latest && latest.selectedTimeMs >= window.startMs && latest.selectedTimeMs <= window.endMs;
+  return {
+    certificateId: fresh.certificateId,
+    windowStartMs: window.startMs,
+    windowEndMs: window.endMs,
+    selectedTimeMs: kept ? latest.selectedTimeMs : pickTimeInWindow(window, random),
+    nextCheckMs: nowMs + clampRecheck(info.retryAfterMs),
+    certificateNotAfterMs: fresh.certificate.info.notAfter,
+    ...(info.explanationUrl ? { explanationUrl: info.explanationUrl } : {}),
+  };
+}
+
+/** The lock if it is free (or frees within {@link ARI_TRY_LOCK_MS}); `undefined` rather than queueing. */
+async function tryLock(locker: Locker, name: string, signal: AbortSignal): Promise<Lock | undefined> {
+  const bounded = AbortSignal.any([signal, AbortSignal.timeout(ARI_TRY_LOCK_MS)]);
+  try {
+    return await locker.acquire(name, { signal: bounded });
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return undefined;
+  }
+}
+
+/**
+ * When to ask again after a failed ARI request (RFC 9773 §4.3.3): a temporary failure backs off from a
+ * minute, doubling (the CA's Retry-After, clamped, when it sent one); a long-term one waits 6 hours.
+ */
+export function ariRetryDelayMs(error: unknown, failuresInARow: number): number {
+  if (!(error instanceof RenewalInfoError) || !error.temporary) return DEFAULT_ARI_RECHECK_MS;
+  if (error.retryAfterMs !== undefined) return clampRecheck(error.retryAfterMs);
+  const backoffMs = ARI_TEMPORARY_RETRY_MS * 2 ** Math.min(failuresInARow - 1, 16);
+  return Math.min(backoffMs, DEFAULT_ARI_RECHECK_MS);
 }
 
 function clampRecheck(retryAfterMs: number | undefined): number {

@@ -5,6 +5,7 @@ export {
   DEFAULT_MAX_RETRY_DURATION_MS,
   DEFAULT_RETRY_INTERVALS_MS,
   type RetryOptions,
+  renewalRetryDelayMs,
   retryDelayMs,
 } from './backoff.js';
 export type { CachedCertificate } from './cache.js';

@@ -2,6 +2,7 @@
  * @module The names being obtained or renewed in the background: one retry job per name (retry.ts) running
  * one attempt at a time (obtain.ts), with the events that their outcomes stand for.
  */
+import { renewalRetryDelayMs } from './backoff.js';
 import type { CertificateCache } from './cache.js';
 import type { Clock } from './clock.js';
 import type { DnsResolver } from './dns-watch.js';
@@ -56,6 +57,10 @@ export class ObtainJobs {
       attempt: async () =>
         this.served(name, renewal, await obtainOnce(obtainContext, { name, renewal, policy })),
       schedule: this.options.schedule,
+      ...(renewal && {
+        delayFor: (scheduledMs: number) =>
+          renewalRetryDelayMs(scheduledMs, renewal.replacing.info, this.options.clock.now()),
+      }),
       clock: this.options.clock,
       sleep: this.options.sleep,
       resolver: this.options.resolver,

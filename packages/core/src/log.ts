@@ -30,9 +30,11 @@ export const silentLogger: Logger = {
 
 /** Turns any thrown value into log fields, keeping an ACME problem's structure. */
 export function errorFields(error: unknown): Record<string, unknown> {
+  const links = (error as { links?: unknown[] } | undefined)?.links;
+  const withLinks = Array.isArray(links) && links.length > 0 ? { links } : {};
   if (error && typeof error === 'object' && 'problem' in error) {
     const { problem } = error as { problem: unknown };
-    return { error: String((error as { message?: unknown }).message), problem };
+    return { error: String((error as { message?: unknown }).message), problem, ...withLinks };
   }
-  return { error: error instanceof Error ? error.message : String(error) };
+  return { error: error instanceof Error ? error.message : String(error), ...withLinks };
 }

@@ -10,7 +10,7 @@ import type { Clock } from './clock.js';
 import { concurrencyLimit } from './concurrency.js';
 import type { Issuer, IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
-import { type RenewalReason, renewalDecision } from './renewal.js';
+import { maintenanceIntervalMs, type RenewalReason, renewalDecision } from './renewal.js';
 import { RenewalSchedule } from './renewal-schedule.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
@@ -71,6 +71,8 @@ export class Maintenance {
   private readonly hurried = new Map<string, string>();
   /** When to look at each managed name next; a pass takes only the names due. */
   private readonly schedule = new RenewalSchedule();
+  /** The shortest lifetime of a certificate maintained so far: short-lived ones shorten the interval. */
+  private shortestLifetimeMs = Number.POSITIVE_INFINITY;
 
   constructor(private readonly options: MaintenanceOptions) {
     this.logger = options.logger.child({ logger: 'tls.maintenance' });
@@ -106,7 +108,8 @@ export class Maintenance {
    * then storage cleaning if a day has passed. Exposed for tests.
    */
   async runPass(): Promise<void> {
-    const { clock, checkIntervalMs } = this.options;
+    const { clock } = this.options;
+    const checkIntervalMs = this.intervalMs();
     const names = this.schedule.takeDue(clock.now() + checkIntervalMs);
     const limit = concurrencyLimit(MAINTENANCE_CONCURRENCY);
     await Promise.all(
@@ -136,6 +139,11 @@ export class Maintenance {
     );
   }
 
+  /** The configured interval, shortened for short-lived certificates (see `maintenanceIntervalMs`). */
+  private intervalMs(): number {
+    return maintenanceIntervalMs(this.options.checkIntervalMs, [this.shortestLifetimeMs]);
+  }
+
   private scheduleNextPass(): void {
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -143,14 +151,14 @@ export class Maintenance {
         this.running = undefined;
         if (!this.stopping.signal.aborted) this.scheduleNextPass();
       });
-    }, this.options.checkIntervalMs);
+    }, this.intervalMs());
     this.timer.unref();
   }
 
   /** Looks at one name: adopts what storage has, renews when due. Resolves with when to look again. */
   private async maintain(name: string): Promise<number> {
     const { host, clock } = this.options;
-    const nextPass = () => clock.now() + this.options.checkIntervalMs;
+    const nextPass = () => clock.now() + this.intervalMs();
     const cached = host.cached(name);
     let current = cached;
     const stored = await host.loadFromStorage(name);
@@ -167,9 +175,15 @@ export class Maintenance {
       ? undefined
       : await this.renewalInfos.current(name, current, issuer, this.stopping.signal);
     const now = clock.now();
+    this.shortestLifetimeMs = Math.min(
+      this.shortestLifetimeMs,
+      current.info.notAfter - current.info.notBefore,
+    );
     const decision = renewalDecision(current.info, now, {
       windowRatio: this.options.windowRatio,
-      checkIntervalMs: this.options.checkIntervalMs,
+      checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [
+        current.info.notAfter - current.info.notBefore,
+      ]),
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
     if (!decision.reason) {

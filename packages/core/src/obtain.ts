@@ -13,7 +13,12 @@ import { type IssuerPauses, obtainFromIssuers, type PolicyState } from './policy
 import { lockNames } from './storage/keys.js';
 import type { Locker } from './storage/locks.js';
 import type { Storage } from './storage/storage.js';
-import { readStoredCertificate, writeStoredCertificate } from './stored-certificates.js';
+import {
+  readStoredCertificate,
+  readStoredOrderFacts,
+  type StoredOrderFacts,
+  writeStoredCertificate,
+} from './stored-certificates.js';
 
 /** What every attempt needs; the manager builds it once. */
 export interface ObtainContext {
@@ -62,9 +67,18 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
       );
       return { source: 'storage', certificate: stored };
     }
+    const names = [name];
+    const facts = renewal
+      ? await readStoredOrderFacts(context.storage, renewal.replacing.issuerKey, name)
+      : ({} satisfies StoredOrderFacts);
     const { certificate, issuer } = await obtainFromIssuers(
-      { names: [name], keyType: context.keyType, signal: context.signal },
-      withReplaces(issuers, renewal, context.logger),
+      {
+        names,
+        keyType: context.keyType,
+        signal: context.signal,
+        ...(facts.profile ? { profile: facts.profile } : {}),
+      },
+      withReplaces(issuers, names, renewal, facts, context.logger),
       attempt.policy,
       context.pauses,
       context.issuerContext,
@@ -97,13 +111,28 @@ function isDoneElsewhere(
   return stored.info.serialNumber !== replacing.serialNumber && stored.info.notAfter >= replacing.notAfter;
 }
 
-/** ARI: the order at the CA that issued the certificate being replaced names it in `replaces`. */
-function withReplaces(issuers: Issuer[], renewal: RenewalRequest | undefined, logger: Logger): Issuer[] {
+/**
+ * ARI: the order at the CA that issued the certificate being replaced names it in `replaces` — unless the
+ * names changed (RFC 9773 §5: a replacement covers the same identifiers). The issuer checks the account.
+ */
+function withReplaces(
+  issuers: Issuer[],
+  names: string[],
+  renewal: RenewalRequest | undefined,
+  facts: StoredOrderFacts,
+  logger: Logger,
+): Issuer[] {
   const certificateId = renewal?.ariCertificateId;
-  if (!renewal || !certificateId) return issuers;
+  if (!renewal || !certificateId || !sameNames(names, renewal.replacing.info.names)) return issuers;
+  const renewLogger = logger.child({ logger: 'tls.renew' });
   return issuers.map((issuer) =>
     issuer.key === renewal.replacing.issuerKey
-      ? replacingIssuer(issuer, certificateId, logger.child({ logger: 'tls.renew' }))
+      ? replacingIssuer(issuer, certificateId, renewLogger, facts.account)
       : issuer,
   );
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((name) => set.has(name));
 }

@@ -5,13 +5,16 @@
 import type { Clock } from './clock.js';
 import type { CertificateRequest, IssuedCertificate, Issuer, IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
-import { isRateLimited } from './problems.js';
+import { AcmeProblemError, isRateLimited, type ProblemLink } from './problems.js';
 
 /** Per-name memory across attempts. */
 export interface PolicyState {
   /** An earlier attempt failed: test CAs go first from now on. */
   failedBefore: boolean;
-  /** Issuers whose test CA succeeded while production did not: production is asked directly next time. */
+  /**
+   * Issuers whose production CA is asked directly next time: their test CA succeeded while production did
+   * not, or production refused with a rate limit (the test CA has its own limits and cannot tell us more).
+   */
   testCAPassed: Set<string>;
 }
 
@@ -19,8 +22,16 @@ export function newPolicyState(): PolicyState {
   return { failedBefore: false, testCAPassed: new Set() };
 }
 
-/** Issuer key → time before which it must not be asked (a CA's Retry-After). Shared by all names. */
+/**
+ * CA → time before which it must not be asked (its Retry-After on a 429/503), shared by all names. Keyed by
+ * {@link pauseKey}: an issuer's production and test CA are paused apart.
+ */
 export type IssuerPauses = Map<string, number>;
+
+/** The pause key of an issuer's production CA (its key) or test CA. */
+export function pauseKey(issuer: Issuer, testCA: boolean): string {
+  return testCA ? `${issuer.key}|test` : issuer.key;
+}
 
 export interface ObtainResult {
   certificate: IssuedCertificate;
@@ -39,6 +50,11 @@ export class AllIssuersFailedError extends AggregateError {
     );
     this.name = 'AllIssuersFailedError';
   }
+
+  /** Every page the CAs pointed to (an unpause page, a rate-limit doc), for the log and `cert_failed`. */
+  get links(): ProblemLink[] {
+    return this.errors.flatMap((error) => (error instanceof AcmeProblemError ? error.links : []));
+  }
 }
 
 export async function obtainFromIssuers(
@@ -51,10 +67,11 @@ export async function obtainFromIssuers(
   const logger: Logger = context.logger.child({ logger: 'tls.obtain' });
   const identifier = request.names[0] ?? '';
   const errors: unknown[] = [];
+  const pausedFor = (key: string) => Math.max((pauses.get(key) ?? 0) - context.clock.now(), 0);
   for (const issuer of issuers) {
-    const pausedUntil = pauses.get(issuer.key) ?? 0;
-    if (pausedUntil > context.clock.now()) {
-      const waitSeconds = Math.ceil((pausedUntil - context.clock.now()) / 1000);
+    const waitMs = pausedFor(pauseKey(issuer, false));
+    if (waitMs > 0) {
+      const waitSeconds = Math.ceil(waitMs / 1000);
       logger.info(
         { identifier, issuer: issuer.key, retry_after: waitSeconds },
         'skipping rate-limited issuer',
@@ -62,24 +79,33 @@ export async function obtainFromIssuers(
       errors.push(new Error(`${issuer.key} is rate limited for another ${waitSeconds} s`));
       continue;
     }
-    const tryTestCAFirst = issuer.hasTestCA && state.failedBefore && !state.testCAPassed.has(issuer.key);
+    const tryTestCAFirst =
+      issuer.hasTestCA &&
+      state.failedBefore &&
+      !state.testCAPassed.has(issuer.key) &&
+      pausedFor(pauseKey(issuer, true)) === 0;
+    let testCA = tryTestCAFirst;
     try {
       if (tryTestCAFirst) {
         await issuer.issue({ ...request, useTestCA: true }, context);
         state.testCAPassed.add(issuer.key);
         logger.info({ identifier, issuer: issuer.key }, 'test CA succeeded; asking production now');
       }
+      testCA = false;
       const certificate = await issuer.issue({ ...request, useTestCA: false }, context);
       return { certificate, issuer };
     } catch (error) {
       errors.push(error);
       logger.error(
-        { identifier, issuer: issuer.key, ...errorFields(error) },
+        { identifier, issuer: issuer.key, test_ca: testCA, ...errorFields(error) },
         'could not get certificate from issuer',
       );
       if (isRateLimited(error)) {
         const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
-        if (retryAfterMs !== undefined) pauses.set(issuer.key, context.clock.now() + retryAfterMs);
+        if (retryAfterMs !== undefined)
+          pauses.set(pauseKey(issuer, testCA), context.clock.now() + retryAfterMs);
+        // Production's own limit: once it has passed, production is asked directly; a test CA cannot help.
+        if (!testCA) state.testCAPassed.add(issuer.key);
       }
     }
   }

@@ -15,6 +15,29 @@ export const EMERGENCY_RENEWAL_RATIO = 1 / 20;
 /** Caddy's maintenance interval: one storage read per name every 10 minutes costs nothing. */
 export const DEFAULT_RENEWAL_CHECK_INTERVAL_MS = 10 * 60_000;
 
+/**
+ * The maintenance loop looks at least this many times per lifetime of the shortest-lived certificate it
+ * manages, so a renewal starts within 1% of the lifetime after it is due: 10 minutes stands for 90-day,
+ * 45-day, 160-hour and 12-hour certificates alike (7.2 minutes for the last), a 1-hour one is looked at every
+ * 36 seconds.
+ */
+export const CHECKS_PER_LIFETIME = 100;
+/** However short the lifetime, the loop never spins faster than this. */
+export const MIN_RENEWAL_CHECK_INTERVAL_MS = 1_000;
+
+/**
+ * The maintenance interval for certificates of these lifetimes: the configured one, shortened so the
+ * shortest lifetime gets {@link CHECKS_PER_LIFETIME} looks.
+ * @example maintenanceIntervalMs(600_000, [12 * 3600_000]) // 432_000 (7.2 minutes)
+ */
+export function maintenanceIntervalMs(configuredMs: number, lifetimesMs: Iterable<number>): number {
+  let intervalMs = configuredMs;
+  for (const lifetimeMs of lifetimesMs) {
+    if (lifetimeMs > 0) intervalMs = Math.min(intervalMs, lifetimeMs / CHECKS_PER_LIFETIME);
+  }
+  return Math.max(Math.floor(intervalMs), Math.min(MIN_RENEWAL_CHECK_INTERVAL_MS, configuredMs));
+}
+
 export interface RenewalOptions {
   /** Renew when less than this fraction of the lifetime remains; default 1/3. */
   windowRatio?: number;

@@ -34,6 +34,8 @@ export interface RetryJobOptions {
   /** One attempt; rejects to fail it (a `NoRetryError` ends the job at once). */
   attempt(attempt: number): Promise<void>;
   schedule: RetrySchedule;
+  /** Shortens the schedule's wait (a renewal's, by its certificate's time left); default: the schedule's. */
+  delayFor?(scheduledMs: number): number;
   clock: Clock;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
   resolver: DnsResolver;
@@ -93,7 +95,8 @@ export class RetryJob {
       } catch (error) {
         if (signal.aborted) throw error;
         const elapsedMs = clock.now() - startedAt;
-        const delayMs = retryDelayMs(attempt, schedule.intervalsMs);
+        const scheduledMs = retryDelayMs(attempt, schedule.intervalsMs);
+        const delayMs = this.options.delayFor?.(scheduledMs) ?? scheduledMs;
         const fields = { identifier: name, attempt, elapsed: elapsedMs / 1000, ...errorFields(error) };
         if (isNoRetry(error) || elapsedMs + delayMs > schedule.maxDurationMs) {
           listener.gaveUp?.({ error, attempts: attempt, elapsedMs });

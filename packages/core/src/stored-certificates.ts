@@ -15,6 +15,10 @@ export interface StoredCertificate {
   obtainedAt: number;
   /** Names, validity, serial: loading thousands of names parses no certificate (older records are parsed). */
   info?: CertificateInfo;
+  /** The ACME profile it was issued under; its renewal asks for the same one. */
+  profile?: string;
+  /** The ACME account URL that ordered it: ARI `replaces` is sent from this account only. */
+  account?: string;
 }
 
 /**
@@ -87,7 +91,7 @@ function isCertificateInfo(value: unknown): value is CertificateInfo {
 export async function writeStoredCertificate(
   storage: Storage,
   name: string,
-  issued: { certificatePem: string; privateKeyPem: string; ca: string },
+  issued: { certificatePem: string; privateKeyPem: string; ca: string; profile?: string; account?: string },
   issuerKey: string,
   obtainedAtMs: number,
 ): Promise<CachedCertificate> {
@@ -106,7 +110,34 @@ export async function writeStoredCertificate(
     ca: issued.ca,
     obtainedAt: obtainedAtMs,
     info,
+    ...(issued.profile ? { profile: issued.profile } : {}),
+    ...(issued.account ? { account: issued.account } : {}),
   };
   await storage.set(storageKeys.certificate(issuerKey, name), record);
   return entry;
+}
+
+/** How a stored certificate was ordered, for its renewal: the profile and the account (absent in old records). */
+export interface StoredOrderFacts {
+  profile?: string;
+  account?: string;
+}
+
+/**
+ * The profile and account of `name`'s record at `issuerKey`; empty when there is none or it cannot be read
+ * (a renewal then orders as a first obtain would).
+ * @example const { profile, account } = await readStoredOrderFacts(storage, 'ca-dir', 'example.com');
+ */
+export async function readStoredOrderFacts(
+  storage: Storage,
+  issuerKey: string,
+  name: string,
+): Promise<StoredOrderFacts> {
+  const record = await storage
+    .get<StoredCertificate>(storageKeys.certificate(issuerKey, name))
+    .catch(() => undefined);
+  return {
+    ...(typeof record?.profile === 'string' ? { profile: record.profile } : {}),
+    ...(typeof record?.account === 'string' ? { account: record.account } : {}),
+  };
 }

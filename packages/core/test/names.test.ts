@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidNameError, isInternalName, normalizeName } from '../src/names.js';
+import { InvalidNameError, isInternalName, normalizeName, reverseDnsName } from '../src/names.js';
 
 describe('host names', () => {
   it.each([
@@ -9,6 +9,9 @@ describe('host names', () => {
     ['*.Example.com', '*.example.com'],
     ['127.0.0.1', '127.0.0.1'],
     ['[::1]', '::1'],
+    ['192.0.2.10', '192.0.2.10'],
+    ['2001:DB8:0:0::10', '2001:db8::10'],
+    ['[2001:db8::10]', '2001:db8::10'],
     ['under_score.example', 'under_score.example'],
   ])('normalises %s to %s', (input, expected) => {
     expect(normalizeName(input)).toBe(expected);
@@ -24,7 +27,6 @@ describe('host names', () => {
     ['-bad.example.com', /invalid characters/],
     [`${'x'.repeat(64)}.example`, /longer than 63/],
     [`${'a.'.repeat(127)}com`, /longer than 253/],
-    ['10.0.0.1', /IP addresses are only supported for loopback/],
     ['a.*.example.com', /wildcard must be the whole leftmost label/],
     ['exa mple.com', /no scheme, port or path/],
   ])('rejects %j with a clear error', (input, message) => {
@@ -39,5 +41,17 @@ describe('host names', () => {
       ),
     ).toBe(true);
     expect(['example.com', 'localhost.example.com', 'local.example.com'].some(isInternalName)).toBe(false);
+  });
+
+  it('sends IP addresses other than loopback to ACME (RFC 8738)', () => {
+    expect(['192.0.2.10', '2001:db8::10', '10.0.0.1'].some(isInternalName)).toBe(false);
+  });
+
+  it('names an IP address the way a CA sends it as SNI for TLS-ALPN-01', () => {
+    expect(reverseDnsName('192.0.2.10')).toBe('10.2.0.192.in-addr.arpa');
+    expect(reverseDnsName('2001:db8::10')).toBe(
+      '0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa',
+    );
+    expect(reverseDnsName('::1')).toBe(`1.${'0.'.repeat(31)}ip6.arpa`);
   });
 });

@@ -7,7 +7,13 @@ import https from 'node:https';
 import acme from 'acme-client';
 import type { Clock } from '../clock.js';
 import { sleep } from '../clock.js';
-import { AcmeProblemError, connectionProblem, parseRetryAfterMs } from '../problems.js';
+import {
+  type AcmeProblem,
+  AcmeProblemError,
+  connectionProblem,
+  parseRetryAfterMs,
+  problemLinks,
+} from '../problems.js';
 
 export interface AcmeResponse {
   status: number;
@@ -26,10 +32,29 @@ export interface AcmeTransportOptions {
   clock: Clock;
 }
 
+/** The CA's directory (RFC 8555 §7.1.1), with the members we act on. */
+export interface AcmeDirectory {
+  newNonce: string;
+  newAccount: string;
+  newOrder: string;
+  revokeCert?: string;
+  keyChange?: string;
+  /** RFC 9773: present when the CA offers renewal information (and so accepts `replaces`). */
+  renewalInfo?: string;
+  meta?: {
+    /** draft-ietf-acme-profiles: profile name → description. */
+    profiles?: Record<string, string>;
+    termsOfService?: string;
+    externalAccountRequired?: boolean;
+  };
+  [resource: string]: unknown;
+}
+
 /** The parts of acme-client's (untyped) HttpClient we drive. */
 interface AcmeClientHttp {
   request(url: string, method: string, options?: { data?: unknown }): Promise<unknown>;
   getNonce(): Promise<string>;
+  getDirectory(): Promise<unknown>;
   getResourceUrl(resource: string): Promise<string>;
   signedRequest(
     url: string,
@@ -48,8 +73,31 @@ const MAX_BAD_NONCE_RETRIES = 20;
 /** Bodiless requests (GET/HEAD) are safe to resend on a network error or 5xx. */
 const BODILESS_TRIES = 3;
 const BODILESS_RETRY_DELAY_MS = 250;
+/** Connections kept per CA: enough for many names validating at once, few enough to be polite. */
+const MAX_SOCKETS_PER_CA = 16;
 /** Nonces beyond this are dropped: they expire server-side anyway. */
 const MAX_POOLED_NONCES = 32;
+/** acme-client refreshes its directory daily too; its URLs and profiles practically never change. */
+const DIRECTORY_MAX_AGE_MS = 24 * 60 * 60_000;
+/**
+ * A CA's `Retry-After` up to this long (on a 429 or 503) is waited out inside the attempt, holding back every
+ * request to that CA meanwhile; a longer one ends the attempt, and the issuer policy skips the CA until then.
+ * A minute: the retry schedule's own first step, so an attempt never waits longer than it would between two.
+ */
+export const MAX_IN_ATTEMPT_RETRY_AFTER_MS = 60_000;
+/** How often one request is sent again after a short Retry-After, before the CA's answer stands. */
+const MAX_RETRY_AFTER_WAITS = 3;
+/** Shown in a problem made from a non-problem answer (an HTML error page): enough to recognise it. */
+const BODY_EXCERPT_CHARS = 120;
+
+/** A request that got no complete answer within the request timeout. Never sent again inside the attempt. */
+class RequestTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+    this.name = 'RequestTimeoutError';
+  }
+}
 
 export class AcmeTransport {
   readonly client: acme.Client;
@@ -58,11 +106,14 @@ export class AcmeTransport {
   private readonly http: AcmeClientHttp;
   private readonly agent: https.Agent;
   private readonly nonces: string[] = [];
+  private cachedDirectory?: { directory: Promise<AcmeDirectory>; fetchedAtMs: number };
+  /** Set by a 429/503 with `Retry-After`: no request goes to this CA before `untilMs`. */
+  private pause?: { untilMs: number; problem: AcmeProblemError };
 
   constructor(private readonly options: AcmeTransportOptions) {
     this.directoryUrl = options.directoryUrl;
     this.accountUrl = options.accountUrl;
-    this.agent = new https.Agent({ keepAlive: true, ca: options.caPem, maxSockets: 16 });
+    this.agent = new https.Agent({ keepAlive: true, ca: options.caPem, maxSockets: MAX_SOCKETS_PER_CA });
     this.client = new acme.Client({
       directoryUrl: options.directoryUrl,
       accountKey: options.accountKeyPem,
@@ -72,22 +123,62 @@ export class AcmeTransport {
     this.http = (this.client as unknown as { http: AcmeClientHttp }).http;
     this.http.request = (url, method, requestOptions) => this.request(url, method, requestOptions?.data);
     this.http.getNonce = () => this.takeNonce();
+    this.http.getDirectory = () => this.directory();
     // Bad nonces are retried in post(), with a fresh nonce from the pool each time.
     this.http.maxBadNonceRetries = 0;
   }
 
-  resourceUrl(resource: string): Promise<string> {
-    return this.http.getResourceUrl(resource);
+  async resourceUrl(resource: string): Promise<string> {
+    const url = (await this.directory())[resource];
+    if (typeof url !== 'string') {
+      throw new AcmeProblemError(
+        {
+          type: 'urn:ietf:params:acme:error:malformed',
+          detail: `the directory has no "${resource}" resource`,
+          status: 200,
+        },
+        { ca: this.directoryUrl, url: this.directoryUrl, request: 'GET directory' },
+      );
+    }
+    return url;
   }
 
-  /** A JWS-signed POST (`payload` null = POST-as-GET). A problem document or error status throws `AcmeProblemError`. */
+  /**
+   * The CA's directory, fetched once a day (and again after `forgetDirectory()`). An answer that is not a
+   * directory throws an `AcmeProblemError` naming the request and the HTTP status.
+   */
+  directory(): Promise<AcmeDirectory> {
+    const nowMs = this.options.clock.now();
+    const cached = this.cachedDirectory;
+    if (cached && nowMs - cached.fetchedAtMs <= DIRECTORY_MAX_AGE_MS) return cached.directory;
+    const directory = this.fetchDirectory();
+    this.cachedDirectory = { directory, fetchedAtMs: nowMs };
+    directory.catch(() => {
+      if (this.cachedDirectory?.directory === directory) this.cachedDirectory = undefined;
+    });
+    return directory;
+  }
+
+  /** The next `directory()` asks the CA again (after it refused a profile it listed, for instance). */
+  forgetDirectory(): void {
+    this.cachedDirectory = undefined;
+  }
+
+  /**
+   * A JWS-signed POST (`payload` null = POST-as-GET). A problem document or error status throws
+   * `AcmeProblemError`. A bad nonce is retried with a fresh one; a short `Retry-After` (429/503) is waited
+   * out, holding back every request to this CA; `signal` ends such a wait.
+   */
   async post(
     url: string,
     payload: unknown,
-    options: { useKid?: boolean; eab?: boolean } = {},
+    options: { useKid?: boolean; eab?: boolean; signal?: AbortSignal } = {},
   ): Promise<AcmeResponse> {
     const kid = options.useKid === false ? null : (this.accountUrl ?? null);
-    for (let attempt = 0; ; attempt++) {
+    let badNonces = 0;
+    let retryAfterWaits = 0;
+    for (;;) {
+      await this.waitWhilePaused(options.signal);
       // acme-client adds the EAB member to the payload object; give it a fresh copy each time.
       const body = payload && typeof payload === 'object' ? { ...payload } : payload;
       const response = await this.http.signedRequest(url, body, {
@@ -96,8 +187,28 @@ export class AcmeTransport {
       });
       if (response.status < 400)
         return { status: response.status, headers: response.headers, body: response.data };
-      const problem = this.problemFrom(url, response);
-      if (problem.shortType !== 'badNonce' || attempt >= MAX_BAD_NONCE_RETRIES) throw problem;
+      const problem = this.problemFrom(url, response, 'POST');
+      if (problem.shortType === 'badNonce' && badNonces++ < MAX_BAD_NONCE_RETRIES) continue;
+      if (this.isShortPause(problem) && retryAfterWaits++ < MAX_RETRY_AFTER_WAITS) continue;
+      throw problem;
+    }
+  }
+
+  /**
+   * Whether the account this transport signs with is known to the CA (RFC 8555 §7.3.1,
+   * `onlyReturnExisting`): `false` when the CA says `accountDoesNotExist`, `undefined` when it cannot tell.
+   */
+  async accountExists(signal?: AbortSignal): Promise<boolean | undefined> {
+    try {
+      await this.post(
+        await this.resourceUrl('newAccount'),
+        { onlyReturnExisting: true },
+        { useKid: false, signal },
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof AcmeProblemError && error.shortType === 'accountDoesNotExist') return false;
+      return undefined;
     }
   }
 
@@ -105,37 +216,120 @@ export class AcmeTransport {
     this.agent.destroy();
   }
 
+  /** A problem from an error answer; one that is not a problem document (an HTML page) keeps its status and a glimpse. */
   private problemFrom(
     url: string,
     response: { status: number; headers: Record<string, string>; data: unknown },
-  ) {
+    method: string,
+  ): AcmeProblemError {
     const document = (response.data && typeof response.data === 'object' ? response.data : {}) as Record<
       string,
       unknown
     >;
-    const problem = {
-      type: typeof document.type === 'string' ? document.type : `about:blank`,
-      detail: typeof document.detail === 'string' ? document.detail : `HTTP ${response.status} from the CA`,
+    const problem: AcmeProblem = {
+      type: typeof document.type === 'string' ? document.type : 'about:blank',
+      detail: typeof document.detail === 'string' ? document.detail : this.describeAnswer(response),
       status: response.status,
-      subproblems: Array.isArray(document.subproblems) ? document.subproblems : undefined,
+      ...(Array.isArray(document.subproblems) ? { subproblems: document.subproblems } : {}),
+      ...(typeof document.instance === 'string' ? { instance: document.instance } : {}),
     };
+    const links = problemLinks(response.headers.link, problem);
     return new AcmeProblemError(problem, {
       ca: this.directoryUrl,
       url,
+      request: `${method.toUpperCase()} ${this.resourceName(url)}`,
       retryAfterMs: parseRetryAfterMs(response.headers['retry-after'], this.options.clock.now()),
+      ...(links.length > 0 ? { links } : {}),
     });
+  }
+
+  private describeAnswer(response: { status: number; headers: Record<string, string>; data: unknown }) {
+    const type = response.headers['content-type'] ?? 'no content type';
+    const text = typeof response.data === 'string' ? response.data : JSON.stringify(response.data ?? '');
+    const excerpt = text.replace(/\s+/g, ' ').trim().slice(0, BODY_EXCERPT_CHARS);
+    return `HTTP ${response.status} from the CA (${type})${excerpt ? `: ${excerpt}` : ''}`;
+  }
+
+  /** `newOrder`, `directory`…: the directory's name for a URL, else its path. */
+  private resourceName(url: string): string {
+    if (url === this.directoryUrl) return 'directory';
+    const known = this.knownDirectory;
+    const resource = known && Object.entries(known).find(([, value]) => value === url)?.[0];
+    return resource ?? new URL(url).pathname;
+  }
+
+  /** The directory when already fetched (for naming requests), without waiting for it. */
+  private knownDirectory?: AcmeDirectory;
+
+  private async fetchDirectory(): Promise<AcmeDirectory> {
+    const response = await this.request(this.directoryUrl, 'get');
+    const body = response.body as Partial<AcmeDirectory> | undefined;
+    if (response.status >= 400) throw this.problemFrom(this.directoryUrl, response, 'GET');
+    if (!body || typeof body !== 'object' || typeof body.newNonce !== 'string') {
+      throw new AcmeProblemError(
+        {
+          type: 'urn:ietf:params:acme:error:malformed',
+          detail: `not an ACME directory: ${this.describeAnswer(response)}`,
+          status: response.status,
+        },
+        { ca: this.directoryUrl, url: this.directoryUrl, request: 'GET directory' },
+      );
+    }
+    this.knownDirectory = body as AcmeDirectory;
+    return body as AcmeDirectory;
   }
 
   private async takeNonce(): Promise<string> {
     const pooled = this.nonces.pop();
     if (pooled) return pooled;
-    const response = await this.request(await this.resourceUrl('newNonce'), 'head');
+    const url = await this.resourceUrl('newNonce');
+    const response = await this.request(url, 'head');
+    if (response.status >= 400) throw this.problemFrom(url, response, 'HEAD');
     const nonce = response.headers['replay-nonce'];
-    if (!nonce)
-      throw connectionProblem(this.directoryUrl, 'newNonce', new Error('the CA sent no Replay-Nonce'));
+    if (!nonce) {
+      const cause = new Error(`HTTP ${response.status} without a Replay-Nonce header`);
+      throw connectionProblem(this.directoryUrl, url, cause, 'HEAD newNonce');
+    }
     // request() pooled it too; take it back out so it is used exactly once.
     this.nonces.splice(this.nonces.indexOf(nonce), 1);
     return nonce;
+  }
+
+  /** A 429/503 whose `Retry-After` is short enough to wait out inside the attempt. */
+  private isShortPause(problem: AcmeProblemError): boolean {
+    const { status } = problem.problem;
+    const retryAfterMs = problem.retryAfterMs;
+    return (
+      (status === 429 || status === 503) &&
+      retryAfterMs !== undefined &&
+      retryAfterMs <= MAX_IN_ATTEMPT_RETRY_AFTER_MS
+    );
+  }
+
+  /** Remembers a CA's `Retry-After` so that no request of any name goes to it before then. */
+  private notePause(problem: AcmeProblemError): void {
+    const { status } = problem.problem;
+    if ((status !== 429 && status !== 503) || problem.retryAfterMs === undefined) return;
+    const untilMs = this.options.clock.now() + problem.retryAfterMs;
+    if (!this.pause || untilMs > this.pause.untilMs) this.pause = { untilMs, problem };
+  }
+
+  /**
+   * Waits out a short pause the CA asked for; a long one throws the CA's problem with the time still left,
+   * so the issuer policy skips this CA until then.
+   */
+  private async waitWhilePaused(signal?: AbortSignal): Promise<void> {
+    const pause = this.pause;
+    if (!pause) return;
+    const leftMs = pause.untilMs - this.options.clock.now();
+    if (leftMs <= 0) {
+      if (this.pause === pause) this.pause = undefined;
+      return;
+    }
+    if (leftMs > MAX_IN_ATTEMPT_RETRY_AFTER_MS) {
+      throw new AcmeProblemError(pause.problem.problem, { ...pause.problem.context, retryAfterMs: leftMs });
+    }
+    await (this.options.clock.sleep ?? sleep)(leftMs, signal);
   }
 
   private async request(
@@ -144,18 +338,31 @@ export class AcmeTransport {
     data?: unknown,
   ): Promise<AcmeResponse & { data: unknown }> {
     const bodiless = data === undefined;
+    const requestName = () => `${method.toUpperCase()} ${this.resourceName(url)}`;
+    let retryAfterWaits = 0;
     for (let attempt = 1; ; attempt++) {
+      await this.waitWhilePaused();
+      let response: AcmeResponse & { data: unknown };
       try {
-        const response = await this.send(url, method, data);
-        if (bodiless && response.status >= 500 && attempt < BODILESS_TRIES) {
-          await sleep(BODILESS_RETRY_DELAY_MS * attempt);
-          continue;
-        }
-        return response;
+        response = await this.send(url, method, data);
       } catch (error) {
-        if (!bodiless || attempt >= BODILESS_TRIES) throw connectionProblem(this.directoryUrl, url, error);
+        // A CA that does not answer in time is not asked the same again: that would cost another timeout.
+        const retry = bodiless && attempt < BODILESS_TRIES && !(error instanceof RequestTimeoutError);
+        if (!retry) throw connectionProblem(this.directoryUrl, url, error, requestName());
         await sleep(BODILESS_RETRY_DELAY_MS * attempt);
+        continue;
       }
+      if (response.status === 429 || response.status === 503) {
+        const problem = this.problemFrom(url, response, method);
+        this.notePause(problem);
+        if (bodiless && this.isShortPause(problem) && retryAfterWaits++ < MAX_RETRY_AFTER_WAITS) continue;
+        return response;
+      }
+      if (bodiless && response.status >= 500 && attempt < BODILESS_TRIES) {
+        await sleep(BODILESS_RETRY_DELAY_MS * attempt);
+        continue;
+      }
+      return response;
     }
   }
 
@@ -167,7 +374,6 @@ export class AcmeTransport {
         {
           method: method.toUpperCase(),
           agent: this.agent,
-          timeout: this.options.requestTimeoutMs,
           headers: {
             'content-type': 'application/jose+json',
             'user-agent': 'autotls (acme-client)',
@@ -200,9 +406,12 @@ export class AcmeTransport {
           });
         },
       );
-      request.on('timeout', () =>
-        request.destroy(new Error(`no answer within ${this.options.requestTimeoutMs} ms`)),
+      // The whole exchange, not just idle time: a CA trickling bytes must not hold an attempt for ever.
+      const deadline = setTimeout(
+        () => request.destroy(new RequestTimeoutError(this.options.requestTimeoutMs)),
+        this.options.requestTimeoutMs,
       );
+      request.on('close', () => clearTimeout(deadline));
       request.on('error', reject);
       request.end(payload);
     });

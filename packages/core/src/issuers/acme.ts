@@ -1,12 +1,21 @@
 /** @module The ACME issuer: account, orders, challenges and fast polling, on any RFC 8555 CA. */
+import { isIP } from 'node:net';
 import acmeClient from 'acme-client';
 import { type RenewalInfo, RenewalInfoClient } from '../ari.js';
 import { generatePrivateKey, generatePrivateKeyPem, splitPemChain } from '../certificates.js';
 import { sleep } from '../clock.js';
-import { NoRetryError } from '../errors.js';
+import { isNoRetry, NoRetryError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { AcmeProblemError, mayTryOtherChallenge } from '../problems.js';
+import {
+  type AcmeProblem,
+  AcmeProblemError,
+  isCaUnreachable,
+  mayTryOtherChallenge,
+  parseRetryAfterMs,
+  problemType,
+} from '../problems.js';
 import { storageKeys } from '../storage/keys.js';
+import { CorruptEntryError } from '../storage/storage.js';
 import {
   check,
   isPositiveInteger,
@@ -16,7 +25,7 @@ import {
   POSITIVE_INTEGER,
   POSITIVE_MS,
 } from '../validate.js';
-import { AcmeTransport } from './acme-transport.js';
+import { type AcmeDirectory, AcmeTransport } from './acme-transport.js';
 import type { CertificateRequest, IssuedCertificate, Issuer, IssuerContext } from './issuer.js';
 
 export type ChallengeType = 'http-01' | 'tls-alpn-01' | 'dns-01';
@@ -36,8 +45,16 @@ export interface AcmeIssuerOptions {
   eab?: ExternalAccountBinding | ((email: string | undefined) => Promise<ExternalAccountBinding>);
   /** Account contact; default: the manager's `email`. */
   email?: string;
-  /** ACME profile (draft-ietf-acme-profiles), when the CA offers profiles. */
+  /**
+   * ACME profile (draft-ietf-acme-profiles) for every order; the CA must list it in its directory's
+   * `meta.profiles`, else obtaining fails at once with a `NoRetryError` naming the listed ones.
+   */
   profile?: string;
+  /**
+   * The profile for orders with IP addresses when `profile` is not set, used when the CA lists it
+   * (Let's Encrypt issues IP certificates only under `shortlived`; `letsEncrypt()` sets it).
+   */
+  ipProfile?: string;
   /** Challenge types in order of preference; default http-01, then tls-alpn-01, then dns-01. */
   challenges?: ChallengeType[];
   /** Orders tried per attempt (acmez: 3). */
@@ -53,6 +70,14 @@ export interface AcmeIssuerOptions {
 }
 
 const DEFAULT_CHALLENGES: ChallengeType[] = ['http-01', 'tls-alpn-01', 'dns-01'];
+/** Challenge types that can validate an IP address (RFC 8738): DNS-01 has no name to put a record under. */
+const IP_CHALLENGES: readonly string[] = ['http-01', 'tls-alpn-01'];
+/** acmez: three orders per attempt, so one failed validation can switch challenge type twice. */
+const DEFAULT_ORDERS_PER_ATTEMPT = 3;
+/** acmez: a second between the orders of one attempt. */
+const DEFAULT_ORDER_RETRY_DELAY_MS = 1_000;
+/** Let's Encrypt issues IP address certificates only under this profile. */
+const LETS_ENCRYPT_IP_PROFILE = 'shortlived';
 /**
  * Pebble validates within ~5 ms of the challenge POST and Let's Encrypt within a second: start there and
  * double, so a fast CA is seen at once and a slow one gets a handful of polls, not hundreds.
@@ -67,7 +92,26 @@ interface AcmeOrder {
   authorizations: string[];
   finalize: string;
   certificate?: string;
-  error?: unknown;
+  error?: AcmeProblem;
+  /** The profile the CA applied (draft-ietf-acme-profiles echoes it). */
+  profile?: string;
+}
+
+/** Everything one order of an attempt works with. */
+interface OrderAttempt {
+  transport: AcmeTransport;
+  request: CertificateRequest;
+  context: IssuerContext;
+  logger: Logger;
+  /** Challenge types tried by earlier orders of this attempt: the next order prefers another. */
+  triedChallenges: Set<string>;
+  /** 1-based number of this order within the attempt, and how many the attempt may place. */
+  orderNumber: number;
+  maxOrders: number;
+  /** The profile to put on the order, already checked against the directory. */
+  profile?: string;
+  /** Whether the order may carry `replaces` (the CA offers ARI and issued the old certificate to us). */
+  replaces?: string;
 }
 
 interface AcmeAuthorization {
@@ -79,7 +123,7 @@ interface AcmeAuthorization {
     url: string;
     token: string;
     status: string;
-    error?: AcmeProblemError['problem'];
+    error?: AcmeProblem;
   }>;
 }
 
@@ -150,26 +194,132 @@ export class AcmeIssuer implements Issuer {
     context: IssuerContext,
   ): Promise<IssuedCertificate> {
     const logger = context.logger.child({ logger: 'acme_client' });
+    this.checkIpChallenges(request, context);
     const transport = await this.session(directoryUrl, context);
-    const maxOrders = this.options.ordersPerAttempt ?? 3;
-    const triedChallenges = new Set<string>();
+    const directory = await transport.directory();
+    const base = {
+      transport,
+      request,
+      context,
+      logger,
+      profile: this.profileFor(request, directory, logger),
+      replaces: this.replacesFor(request, directory, transport),
+      triedChallenges: new Set<string>(),
+      maxOrders: this.options.ordersPerAttempt ?? DEFAULT_ORDERS_PER_ATTEMPT,
+    };
     let lastError: unknown;
-    for (let attempt = 1; attempt <= maxOrders; attempt++) {
-      if (attempt > 1) await sleep(this.options.orderRetryDelayMs ?? 1_000, request.signal);
+    for (let orderNumber = 1; orderNumber <= base.maxOrders; orderNumber++) {
+      if (orderNumber > 1)
+        await sleep(this.options.orderRetryDelayMs ?? DEFAULT_ORDER_RETRY_DELAY_MS, request.signal);
       if (!request.useTestCA) await this.waitForRateLimiter(transport, request, context, logger);
       try {
-        return await this.order(transport, request, context, logger, triedChallenges, attempt, maxOrders);
+        return await this.order({ ...base, orderNumber });
       } catch (error) {
-        lastError = error;
-        const otherChallengeLeft = this.challengeTypes(context).some((type) => !triedChallenges.has(type));
-        if (!(mayTryOtherChallenge(error) && otherChallengeLeft)) {
-          // Same challenge again would fail the same way, unless the failure was transient (timeouts, 5xx).
-          if (!isTransient(error)) throw error;
-          triedChallenges.clear();
-        }
+        lastError = await this.accountForgottenOr(error, transport, request.signal);
+        // The CA refused a profile it listed: the next attempt reads its list again, and so learns whether
+        // the profile is gone for good (then it fails without retrying) or was refused for this order only.
+        if (problemType(lastError) === 'invalidProfile') transport.forgetDirectory();
+        if (!this.mayOrderAgain(lastError, base.triedChallenges, context)) throw lastError;
       }
     }
     throw lastError;
+  }
+
+  /**
+   * Whether another order in this attempt may help. Never when the CA cannot be reached (each order would
+   * wait out another request timeout), nor for a refused profile or anything no retry fixes. Otherwise
+   * acmez's rule: another challenge type for validation-like problems, the same again for a CA's 5xx.
+   */
+  private mayOrderAgain(error: unknown, triedChallenges: Set<string>, context: IssuerContext): boolean {
+    if (isCaUnreachable(error) || isNoRetry(error)) return false;
+    if (problemType(error) === 'invalidProfile' || problemType(error) === 'accountDoesNotExist') return false;
+    const otherChallengeLeft = this.challengeTypes(context).some((type) => !triedChallenges.has(type));
+    if (mayTryOtherChallenge(error) && otherChallengeLeft) return true;
+    if (!isTransient(error)) return false;
+    triedChallenges.clear();
+    return true;
+  }
+
+  /**
+   * A CA that lost our account may say so only with a bare 500 (Caddy's ACME server answers `{}`): ask it
+   * whether the account exists, and if not, turn the error into `accountDoesNotExist` so `issue` registers
+   * a new one within this attempt.
+   */
+  private async accountForgottenOr(
+    error: unknown,
+    transport: AcmeTransport,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    if (!(error instanceof AcmeProblemError) || error.problem.status < 500) return error;
+    if (error.problem.type !== 'about:blank') return error;
+    if ((await transport.accountExists(signal)) !== false) return error;
+    return new AcmeProblemError(
+      {
+        type: 'urn:ietf:params:acme:error:accountDoesNotExist',
+        detail: `the CA no longer knows account ${transport.accountUrl} (it answered: ${error.message})`,
+        status: 400,
+      },
+      error.context,
+    );
+  }
+
+  /**
+   * The profile for this order: the configured one (which production must list, else a `NoRetryError`),
+   * else the one the certificate being renewed was ordered with, else `ipProfile` for IP addresses — the
+   * last two only when listed. The test CA may list other profiles: there an unlisted one is left off.
+   */
+  private profileFor(
+    request: CertificateRequest,
+    directory: AcmeDirectory,
+    logger: Logger,
+  ): string | undefined {
+    const listed = directory.meta?.profiles ?? {};
+    const names = Object.keys(listed);
+    const configured = this.options.profile;
+    if (configured) {
+      if (configured in listed) return configured;
+      if (request.useTestCA) return undefined;
+      const offered = names.length
+        ? `it lists ${names.map((name) => `"${name}" (${listed[name]})`).join(', ')}`
+        : 'it lists no profiles';
+      throw new NoRetryError(
+        `the CA at ${this.options.directoryUrl} does not offer the ACME profile "${configured}": ${offered}`,
+      );
+    }
+    if (request.profile) {
+      if (request.profile in listed) return request.profile;
+      logger.warn(
+        { identifiers: request.names, profile: request.profile, profiles: names },
+        'the CA no longer lists the profile of the certificate being renewed; ordering without one',
+      );
+    }
+    const ipProfile = this.options.ipProfile;
+    if (ipProfile && ipProfile in listed && request.names.some((name) => isIP(name))) return ipProfile;
+    return undefined;
+  }
+
+  /**
+   * RFC 9773 `replaces`, only where it belongs: the CA offers ARI (lists `renewalInfo`), the certificate
+   * came from this production CA and from this very account, and the test CA is not being asked.
+   */
+  private replacesFor(
+    request: CertificateRequest,
+    directory: AcmeDirectory,
+    transport: AcmeTransport,
+  ): string | undefined {
+    if (!request.replaces || request.useTestCA || typeof directory.renewalInfo !== 'string') return undefined;
+    return request.replacesAccount === transport.accountUrl ? request.replaces : undefined;
+  }
+
+  /** IP addresses validate by HTTP-01 or TLS-ALPN-01 only: with neither enabled, no attempt can succeed. */
+  private checkIpChallenges(request: CertificateRequest, context: IssuerContext): void {
+    const addresses = request.names.filter((name) => isIP(name));
+    if (addresses.length === 0) return;
+    if (this.challengeTypes(context).some((type) => IP_CHALLENGES.includes(type))) return;
+    throw new NoRetryError(
+      `${addresses.join(', ')}: an IP address certificate needs the http-01 or tls-alpn-01 challenge ` +
+        '(DNS-01 cannot validate an IP address); enable one of them',
+    );
   }
 
   /** ARI (RFC 9773): the production CA's suggested renewal window for a certificate it issued; `undefined` without ARI. */
@@ -204,7 +354,7 @@ export class AcmeIssuer implements Issuer {
     const accountKey = this.accountStorageKey(directoryUrl, context);
     const requestTimeoutMs = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const stored = await context.storage.get<StoredAccount>(accountKey).catch((error: unknown) => {
-      if ((error as Error).name === 'CorruptEntryError') return undefined; // re-register; nothing else depends on it
+      if (error instanceof CorruptEntryError) return undefined; // re-register; nothing else depends on it
       throw error;
     });
     if (stored?.privateKeyPem && stored.url) {
@@ -266,20 +416,14 @@ export class AcmeIssuer implements Issuer {
     return (this.options.challenges ?? DEFAULT_CHALLENGES).filter((type) => context.solvers.has(type));
   }
 
-  private async order(
-    transport: AcmeTransport,
-    request: CertificateRequest,
-    context: IssuerContext,
-    logger: Logger,
-    triedChallenges: Set<string>,
-    attempt: number,
-    maxAttempts: number,
-  ): Promise<IssuedCertificate> {
+  private async order(attempt: OrderAttempt): Promise<IssuedCertificate> {
+    const { transport, request, logger } = attempt;
     const ca = transport.directoryUrl;
-    const created = await transport.post(await transport.resourceUrl('newOrder'), {
-      identifiers: request.names.map((value) => ({ type: /^[\d.]+$|:/.test(value) ? 'ip' : 'dns', value })),
-      ...(request.replaces ? { replaces: request.replaces } : {}),
-      ...(this.options.profile ? { profile: this.options.profile } : {}),
+    const post = (url: string, payload: unknown) => transport.post(url, payload, { signal: request.signal });
+    const created = await post(await transport.resourceUrl('newOrder'), {
+      identifiers: request.names.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value })),
+      ...(attempt.replaces ? { replaces: attempt.replaces } : {}),
+      ...(attempt.profile ? { profile: attempt.profile } : {}),
     });
     const orderUrl = created.headers.location ?? '';
     let order = created.body as AcmeOrder;
@@ -287,11 +431,7 @@ export class AcmeIssuer implements Issuer {
     const keyAndCsr = createKeyAndCsr(request);
     keyAndCsr.catch(() => {}); // awaited below; a failed order must not leave it unhandled
     try {
-      await Promise.all(
-        order.authorizations.map((url) =>
-          this.authorize(transport, url, context, logger, triedChallenges, request.signal),
-        ),
-      );
+      await Promise.all(order.authorizations.map((url) => this.authorize(attempt, url)));
     } catch (error) {
       if (error instanceof AcmeProblemError) {
         logger.error(
@@ -299,28 +439,23 @@ export class AcmeIssuer implements Issuer {
             identifier: request.names[0],
             problem: error.problem,
             order: orderUrl,
-            attempt,
-            max_attempts: maxAttempts,
+            attempt: attempt.orderNumber,
+            max_attempts: attempt.maxOrders,
           },
           'validating authorization',
         );
       }
-      await this.deactivateAuthorizations(transport, order);
+      if (!isCaUnreachable(error)) await this.deactivateAuthorizations(transport, order);
       throw error;
     }
     logger.info({ order: orderUrl }, 'validations succeeded; finalizing order');
     const { privateKeyPem, csr } = await keyAndCsr;
-    const finalized = await transport.post(order.finalize, { csr });
-    order = finalized.body as AcmeOrder;
-    order = await this.poll<AcmeOrder>(
-      transport,
-      orderUrl,
-      order,
-      (o) => o.status === 'valid',
-      request.signal,
-    );
+    order = (await post(order.finalize, { csr })).body as AcmeOrder;
+    order = await this.poll<AcmeOrder>(attempt, orderUrl, order, {
+      isDone: (o) => o.status === 'valid',
+    });
     if (!order.certificate) throw new Error(`${ca}: order ${orderUrl} is valid but has no certificate URL`);
-    const download = await transport.post(order.certificate, null);
+    const download = await post(order.certificate, null);
     const certificatePem = String(download.body);
     const chain = splitPemChain(certificatePem);
     if (chain.length === 0) throw new Error(`${ca}: the certificate download is not a PEM chain`);
@@ -328,22 +463,27 @@ export class AcmeIssuer implements Issuer {
       { count: 1, first_url: order.certificate, identifiers: request.names },
       'successfully downloaded available certificate chains',
     );
-    return { certificatePem: `${chain.join('\n')}\n`, privateKeyPem, ca };
+    const profile = order.profile ?? attempt.profile;
+    return {
+      certificatePem: `${chain.join('\n')}\n`,
+      privateKeyPem,
+      ca,
+      ...(profile ? { profile } : {}),
+      ...(transport.accountUrl ? { account: transport.accountUrl } : {}),
+    };
   }
 
-  private async authorize(
-    transport: AcmeTransport,
-    url: string,
-    context: IssuerContext,
-    logger: Logger,
-    triedChallenges: Set<string>,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const authorization = (await transport.post(url, null)).body as AcmeAuthorization;
+  private async authorize(attempt: OrderAttempt, url: string): Promise<void> {
+    const { transport, context, logger, triedChallenges, request } = attempt;
+    const authorization = (await transport.post(url, null, { signal: request.signal }))
+      .body as AcmeAuthorization;
     if (authorization.status === 'valid') return;
+    const isIpIdentifier = authorization.identifier.type === 'ip';
     const identifier = (authorization.wildcard ? '*.' : '') + authorization.identifier.value;
     const offered = new Set(authorization.challenges.map((challenge) => challenge.type));
-    const usable = this.challengeTypes(context).filter((type) => offered.has(type));
+    const usable = this.challengeTypes(context).filter(
+      (type) => offered.has(type) && (!isIpIdentifier || IP_CHALLENGES.includes(type)),
+    );
     const type = usable.find((candidate) => !triedChallenges.has(candidate)) ?? usable[0];
     const challenge = authorization.challenges.find((candidate) => candidate.type === type);
     const solver = type ? context.solvers.get(type) : undefined;
@@ -354,51 +494,63 @@ export class AcmeIssuer implements Issuer {
     }
     triedChallenges.add(challenge.type);
     const keyAuthorization = await transport.client.getChallengeKeyAuthorization(challenge as never);
-    const presented = { type: challenge.type, identifier, token: challenge.token, keyAuthorization };
+    const presented = {
+      type: challenge.type,
+      identifier,
+      token: challenge.token,
+      keyAuthorization,
+      ...(isIpIdentifier ? { identifierType: 'ip' as const } : {}),
+    };
     logger.info(
       { identifier, challenge_type: challenge.type, ca: transport.directoryUrl },
       'trying to solve challenge',
     );
     await solver.present(presented);
     try {
-      await transport.post(challenge.url, {});
-      const done = await this.poll<AcmeAuthorization>(
-        transport,
-        url,
-        undefined,
-        (a) => a.status === 'valid',
-        signal,
-      );
+      await transport.post(challenge.url, {}, { signal: request.signal });
+      const done = await this.poll<AcmeAuthorization>(attempt, url, undefined, {
+        isDone: (a) => a.status === 'valid',
+        failedEarly: (a) => pendingChallengeError(a, challenge.url),
+      });
       logger.info({ identifier, authz_status: done.status }, 'authorization finalized');
     } finally {
       await solver.cleanup(presented).catch(() => {});
     }
   }
 
-  /** Polls `url` until `isDone`; fast at first, doubling, honouring `Retry-After`; `invalid` throws the CA's problem. */
+  /**
+   * Polls `url` until `isDone`; fast at first, doubling, honouring `Retry-After`. `invalid` throws the CA's
+   * problem, and so does `failedEarly` when it finds one (a challenge left `pending` with an error). The
+   * timeout runs on real time: it bounds the CA's work, which a test clock moved by hours does not change.
+   */
   private async poll<T extends { status: string }>(
-    transport: AcmeTransport,
+    attempt: OrderAttempt,
     url: string,
-    current: T | undefined,
-    isDone: (item: T) => boolean,
-    signal?: AbortSignal,
+    initial: T | undefined,
+    checks: { isDone: (item: T) => boolean; failedEarly?: (item: T) => AcmeProblem | undefined },
   ): Promise<T> {
+    const { transport, request } = attempt;
     let delayMs = this.options.pollInitialMs ?? DEFAULT_POLL_INITIAL_MS;
     const maxDelayMs = this.options.pollMaxMs ?? DEFAULT_POLL_MAX_MS;
-    const deadline = Date.now() + (this.options.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS);
+    const timeoutMs = this.options.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS;
+    const deadline = performance.now() + timeoutMs;
     let retryAfterMs: number | undefined;
+    let current = initial;
     for (;;) {
       if (current) {
-        if (isDone(current)) return current;
+        if (checks.isDone(current)) return current;
         if (current.status === 'invalid') throw invalidItemProblem(transport.directoryUrl, url, current);
+        const early = checks.failedEarly?.(current);
+        if (early) throw problemError(early, transport.directoryUrl, url);
       }
-      if (Date.now() > deadline)
-        throw new Error(`${url} still ${current?.status ?? 'pending'} after the poll timeout`);
-      await sleep(retryAfterMs ?? delayMs, signal);
+      if (performance.now() > deadline)
+        throw pollTimeoutProblem(transport.directoryUrl, url, current, timeoutMs);
+      await sleep(retryAfterMs ?? delayMs, request.signal);
       delayMs = Math.min(delayMs * 2, maxDelayMs);
-      const response = await transport.post(url, null);
+      const response = await transport.post(url, null, { signal: request.signal });
       const header = response.headers['retry-after'];
-      retryAfterMs = header ? Math.min(Number(header) * 1000 || delayMs, DEFAULT_POLL_TIMEOUT_MS) : undefined;
+      const askedMs = parseRetryAfterMs(header, attempt.context.clock.now());
+      retryAfterMs = askedMs === undefined ? undefined : Math.min(askedMs, timeoutMs);
       current = response.body as T;
     }
   }
@@ -412,10 +564,6 @@ export class AcmeIssuer implements Issuer {
   }
 }
 
-/**
- * The CA had an internal error: worth the same order again. A CA we cannot reach at all (status 0) is not:
- * the transport already retried, and the attempt schedule is the right pace for an outage.
- */
 async function createKeyAndCsr(request: CertificateRequest): Promise<{ privateKeyPem: string; csr: string }> {
   const privateKeyPem = await generatePrivateKey(request.keyType);
   const [, csrPem] = await acmeClient.crypto.createCsr(
@@ -426,27 +574,70 @@ async function createKeyAndCsr(request: CertificateRequest): Promise<{ privateKe
   return { privateKeyPem, csr: Buffer.from(csr, 'base64').toString('base64url') };
 }
 
+/**
+ * The CA had an internal error: worth the same order again. A CA we cannot reach at all (status 0) is not:
+ * the transport already retried, and the attempt schedule is the right pace for an outage.
+ */
 function isTransient(error: unknown): boolean {
   return error instanceof AcmeProblemError && error.problem.status >= 500;
 }
 
+function problemError(problem: AcmeProblem, ca: string, url: string): AcmeProblemError {
+  return new AcmeProblemError({ ...problem, status: problem.status ?? 400 }, { ca, url });
+}
+
 /** The problem behind an invalid authorization (its failed challenge's error) or order. */
 function invalidItemProblem(ca: string, url: string, item: { status: string }): AcmeProblemError {
-  const authorization = item as Partial<AcmeAuthorization> & { error?: AcmeProblemError['problem'] };
+  const authorization = item as Partial<AcmeAuthorization> & { error?: AcmeProblem };
   const failed = authorization.challenges?.find((challenge) => challenge.error)?.error ?? authorization.error;
   const problem = failed ?? {
     type: 'urn:ietf:params:acme:error:malformed',
     detail: `${url} became invalid`,
     status: 400,
   };
-  return new AcmeProblemError({ ...problem, status: problem.status ?? 400 }, { ca, url });
+  return problemError(problem, ca, url);
 }
 
-/** Let's Encrypt; its staging CA serves as the test CA while retrying. */
+/**
+ * Our challenge came back `pending` with an `error`: the CA tried and failed, and will not move on by itself
+ * (Caddy's ACME server leaves it so for ever; RFC 8555 servers that retry say `processing` instead).
+ */
+function pendingChallengeError(
+  authorization: AcmeAuthorization,
+  challengeUrl: string,
+): AcmeProblem | undefined {
+  if (authorization.status !== 'pending') return undefined;
+  const challenge = authorization.challenges.find((candidate) => candidate.url === challengeUrl);
+  return challenge?.status === 'pending' ? challenge.error : undefined;
+}
+
+/** Still pending at the poll timeout: a typed problem, so the policy can judge it like any other. */
+function pollTimeoutProblem(
+  ca: string,
+  url: string,
+  item: { status: string } | undefined,
+  timeoutMs: number,
+): AcmeProblemError {
+  return new AcmeProblemError(
+    {
+      type: 'urn:ietf:params:acme:error:serverInternal',
+      detail: `${url} still ${item?.status ?? 'pending'} after ${timeoutMs} ms of polling`,
+      status: 0,
+    },
+    { ca, url },
+  );
+}
+
+/**
+ * Let's Encrypt; its staging CA serves as the test CA while retrying. IP addresses get the `shortlived`
+ * profile (the only one Let's Encrypt issues them under) unless `profile` says otherwise.
+ * @example letsEncrypt({ profile: 'tlsserver' })
+ */
 export function letsEncrypt(options: { staging?: boolean } & Partial<AcmeIssuerOptions> = {}): AcmeIssuer {
   const production = 'https://acme-v02.api.letsencrypt.org/directory';
   const staging = 'https://acme-staging-v02.api.letsencrypt.org/directory';
   return acme({
+    ipProfile: LETS_ENCRYPT_IP_PROFILE,
     ...options,
     directoryUrl: options.staging ? staging : production,
     testDirectoryUrl: options.staging ? undefined : staging,
@@ -508,12 +699,9 @@ function checkAcmeOptions(options: AcmeIssuerOptions): void {
         typeof (eab as ExternalAccountBinding).hmacKey === 'string'),
     'must be { kid, hmacKey } (strings) or a function that returns them',
   );
-  optional(
-    'profile',
-    options.profile,
-    (v) => typeof v === 'string' && v.length > 0,
-    'must be a profile name',
-  );
+  for (const option of ['profile', 'ipProfile'] as const) {
+    optional(option, options[option], (v) => typeof v === 'string' && v.length > 0, 'must be a profile name');
+  }
   optional(
     'challenges',
     options.challenges,

@@ -14,6 +14,10 @@ export interface CertificateRequest {
   useTestCA?: boolean;
   /** ARI: the certificate this one replaces (RFC 9773 certificate identifier). */
   replaces?: string;
+  /** The ACME account that ordered the certificate being replaced: `replaces` goes to that account only. */
+  replacesAccount?: string;
+  /** The ACME profile the certificate being renewed was ordered with, used again unless one is configured. */
+  profile?: string;
   signal?: AbortSignal;
 }
 
@@ -23,6 +27,10 @@ export interface IssuedCertificate {
   privateKeyPem: string;
   /** Where it came from: the ACME directory URL, or `internal`. */
   ca: string;
+  /** The ACME profile it was issued under, when the order named one. */
+  profile?: string;
+  /** The ACME account URL that ordered it (ARI `replaces` may only come from the same account). */
+  account?: string;
 }
 
 /** What the manager lends an issuer: shared storage, logging, time, and the challenge solvers. */
@@ -55,7 +63,10 @@ export interface ChallengeSolver {
 
 export interface PresentedChallenge {
   type: string;
+  /** The name, or the IP address (RFC 8738) when `identifierType` is `ip`. */
   identifier: string;
+  /** `ip` for an IP address identifier; default `dns`. */
+  identifierType?: 'dns' | 'ip';
   token: string;
   keyAuthorization: string;
 }

@@ -4,6 +4,7 @@ import acmeClient from 'acme-client';
 import { generatePrivateKeyPem } from '../certificates.js';
 import type { ChallengeSolver, PresentedChallenge } from '../issuers/issuer.js';
 import { errorFields, type Logger } from '../log.js';
+import { reverseDnsName } from '../names.js';
 import { storageKeys } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { peekClientHello } from './client-hello.js';
@@ -34,22 +35,29 @@ export class TlsAlpn01Solver implements ChallengeSolver {
     private readonly peekAlways: boolean,
   ) {}
 
+  /**
+   * Makes the challenge certificate: one SAN, the name — or for an IP address (RFC 8738 §6) one iPAddress
+   * SAN, served when the CA's SNI is the address's reverse name (`10.2.0.192.in-addr.arpa`).
+   */
   async present(challenge: PresentedChallenge): Promise<void> {
-    const identifier = { type: 'dns', value: challenge.identifier };
+    const type = challenge.identifierType ?? 'dns';
+    const identifier = { type, value: challenge.identifier };
     const [key, certificate] = await acmeClient.crypto.createAlpnCertificate(
       { identifier } as never,
       challenge.keyAuthorization,
       generatePrivateKeyPem('ecdsa-p256'),
     );
     const record = { certificatePem: certificate.toString(), privateKeyPem: key.toString() };
-    this.active.set(challenge.identifier, contextOf(record));
+    const servername = sniNameOf(challenge);
+    this.active.set(servername, contextOf(record));
     // Stored before the CA validates, so an instance behind the same balancer can answer too.
-    await this.storage.set(storageKeys.tlsAlpnChallenge(challenge.identifier), record, CHALLENGE_TTL_MS);
+    await this.storage.set(storageKeys.tlsAlpnChallenge(servername), record, CHALLENGE_TTL_MS);
   }
 
   async cleanup(challenge: PresentedChallenge): Promise<void> {
-    this.active.delete(challenge.identifier);
-    await this.storage.delete(storageKeys.tlsAlpnChallenge(challenge.identifier));
+    const servername = sniNameOf(challenge);
+    this.active.delete(servername);
+    await this.storage.delete(storageKeys.tlsAlpnChallenge(servername));
   }
 
   /**
@@ -124,6 +132,11 @@ export class TlsAlpn01Solver implements ChallengeSolver {
       return undefined;
     }
   }
+}
+
+/** The SNI the CA sends for this challenge: the name, or the reverse name of an IP address. */
+function sniNameOf(challenge: PresentedChallenge): string {
+  return challenge.identifierType === 'ip' ? reverseDnsName(challenge.identifier) : challenge.identifier;
 }
 
 function contextOf(record: ChallengeCertificate): tls.SecureContext {
