@@ -18,11 +18,6 @@ import type { Storage } from './storage/storage.js';
 
 /** Names maintained at once in a pass: bounds parallel storage reads and ARI requests on large deployments. */
 const MAINTENANCE_CONCURRENCY = 8;
-/**
- * However far away its renewal is, each name is looked at (one storage read) at least daily: a certificate
- * another instance replaced early (revoked, renewed by hand) is picked up within a day.
- */
-const MAX_CHECK_GAP_MS = 24 * 60 * 60_000;
 
 /** What the manager lends the loop; the loop never imports the manager. */
 export interface MaintenanceHost {
@@ -187,8 +182,9 @@ export class Maintenance {
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
     if (!decision.reason) {
-      const untilMs = Math.min(decision.dueAtMs, ari?.nextCheckMs ?? Number.POSITIVE_INFINITY);
-      return Math.max(Math.min(untilMs, now + MAX_CHECK_GAP_MS), nextPass());
+      // Looked at again next pass, not only when due: another instance's renewal must be picked up from
+      // storage within a pass (the README's promise). A shared schedule in storage would lift this.
+      return nextPass();
     }
     const fields = {
       identifier: name,
