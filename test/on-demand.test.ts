@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { acme, CertManager } from '@autotls/core';
+import { acme, CertManager, type OnDemandOptions } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StartedCAs, startCAs } from './support/index.js';
 import { captureLogger } from './support/logs.js';
@@ -30,7 +30,7 @@ afterAll(async () => {
 
 const newOrders = () => cas.pebbles.ca.requestLog().filter((line) => line.route.includes('order-plz')).length;
 
-async function onDemandManager(maxNewNames = 10) {
+async function onDemandManager(limits: Partial<OnDemandOptions> = {}) {
   const { ca } = cas.pebbles;
   const logger = captureLogger();
   const manager = new CertManager({
@@ -38,7 +38,7 @@ async function onDemandManager(maxNewNames = 10) {
     storage: await tempDir(),
     onDemand: {
       ask: `http://127.0.0.1:${(askEndpoint.address() as { port: number }).port}/ask`,
-      maxNewNames,
+      ...limits,
     },
     logger,
   });
@@ -90,16 +90,45 @@ describe('on-demand TLS', () => {
     }
   });
 
-  it('admits at most maxNewNames new names per window, whatever the ask endpoint says', async () => {
-    const { manager, port, close } = await onDemandManager(1);
+  it('lets a name past the new-name limit wait in line: 50 concurrent handshakes, one order, all served', async () => {
+    const { manager, port, close } = await onDemandManager({ maxNewNames: 1, windowMs: 1_000 });
     const denied: unknown[] = [];
     manager.on('on_demand_denied', (event) => denied.push(event));
     try {
-      expect((await handshake(port, 'first.allowed.test', '')).cert.subjectaltname).toBe(
+      const root = await cas.pebbles.ca.rootPem();
+      expect((await handshake(port, 'first.allowed.test', root)).cert.subjectaltname).toBe(
         'DNS:first.allowed.test',
       );
-      await expect(handshake(port, 'second.allowed.test', '')).rejects.toThrow();
-      expect(denied).toEqual([{ identifier: 'second.allowed.test', reason: 'limited' }]);
+      const ordersBefore = newOrders();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => handshake(port, 'second.allowed.test', root)),
+      );
+      expect(results.every((result) => result.authorized)).toBe(true);
+      expect(results.every((result) => result.cert.subjectaltname === 'DNS:second.allowed.test')).toBe(
+        true,
+      );
+      expect(newOrders()).toBe(ordersBefore + 1);
+      expect(denied).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('keeps a waiting name in line after its handshake gave up, and serves it once issued', async () => {
+    // The wait cap is shorter than the wait in line (and than an order): both first handshakes give up.
+    const limits = { maxNewNames: 1, windowMs: 1_000, handshakeTimeoutMs: 50 };
+    const { manager, port, close } = await onDemandManager(limits);
+    try {
+      const root = await cas.pebbles.ca.rootPem();
+      await handshake(port, 'early.allowed.test', root).catch(() => {});
+      const obtained = new Promise((resolve) =>
+        manager.on('cert_obtained', (event) => event.identifier === 'late.allowed.test' && resolve(event)),
+      );
+      await expect(handshake(port, 'late.allowed.test', root)).rejects.toThrow();
+      await obtained;
+      expect((await handshake(port, 'late.allowed.test', root)).cert.subjectaltname).toBe(
+        'DNS:late.allowed.test',
+      );
     } finally {
       await close();
     }

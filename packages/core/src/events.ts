@@ -14,7 +14,7 @@ export interface CertManagerEvents {
     { identifier: string; error: unknown; attempts: number; elapsed: number; retryable: boolean },
   ];
   cached_managed_cert: [{ identifier: string; issuer: string; source: 'storage' }];
-  on_demand_denied: [{ identifier: string; reason: 'denied' | 'limited' }];
+  on_demand_denied: [{ identifier: string; reason: 'denied' }];
 }
 
 export type CertManagerEmitter = EventEmitter<CertManagerEvents>;

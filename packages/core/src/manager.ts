@@ -347,9 +347,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         await this.jobs.get(name)?.firstOutcome;
       },
       cached: (name: string) => this.cache.get(name),
-      denied: (name: string, reason: 'denied' | 'limited') =>
-        this.emit('on_demand_denied', { identifier: name, reason }),
-      stopped: () => this.stop.signal.aborted,
+      denied: (name: string) => this.emit('on_demand_denied', { identifier: name, reason: 'denied' }),
+      signal: this.stop.signal,
     };
   }
 

@@ -6,6 +6,7 @@ import type { CachedCertificate } from './cache.js';
 import { type Clock, sleep } from './clock.js';
 import { errorFields, type Logger } from './log.js';
 import { normalizeName } from './names.js';
+import { SlidingWindowLimiter } from './ratelimit.js';
 
 export interface OnDemandOptions {
   /** May `name` get a certificate? A function, or a URL asked `GET <url>?domain=<name>` (2xx = yes). */
@@ -14,7 +15,11 @@ export interface OnDemandOptions {
   allowedCacheMs?: number;
   /** How long a "no" (or a failing ask) is remembered; default 5 minutes. */
   deniedCacheMs?: number;
-  /** New on-demand names admitted per window, across all names; default 10 per minute. */
+  /**
+   * New on-demand names ordered per window, across all names; default 10 per minute. A name past the limit
+   * that `ask` allowed waits in line for its turn (its handshakes wait up to `handshakeTimeoutMs`): the
+   * limit bounds orders, it never drops a name.
+   */
   maxNewNames?: number;
   windowMs?: number;
   /**
@@ -37,12 +42,10 @@ const DEFAULT_WINDOW_MS = 60_000;
 /** Remembered answers kept at most; the oldest go first (a flood of random names must not grow memory). */
 const MAX_REMEMBERED_ANSWERS = 10_000;
 
-export type OnDemandVerdict = 'allowed' | 'denied' | 'limited';
-
 export class OnDemandPolicy {
   private readonly answers = new Map<string, { allowed: boolean; until: number }>();
   private readonly pendingAsks = new Map<string, Promise<boolean>>();
-  private admitted: number[] = [];
+  private readonly newNames: SlidingWindowLimiter;
 
   constructor(
     private readonly options: OnDemandOptions,
@@ -51,17 +54,27 @@ export class OnDemandPolicy {
   ) {
     if (!options?.ask)
       throw new Error('on-demand TLS needs an `ask` function or URL; it will not start without one');
+    this.newNames = new SlidingWindowLimiter(
+      options.maxNewNames ?? DEFAULT_MAX_NEW_NAMES,
+      options.windowMs ?? DEFAULT_WINDOW_MS,
+      clock,
+    );
   }
 
-  /** Whether `name` may get a certificate now: asked (or remembered), then counted against the global limit. */
-  async verdict(name: string): Promise<OnDemandVerdict> {
-    if (!(await this.allowed(name))) return 'denied';
-    const now = this.clock.now();
-    const windowMs = this.options.windowMs ?? DEFAULT_WINDOW_MS;
-    this.admitted = this.admitted.filter((at) => at > now - windowMs);
-    if (this.admitted.length >= (this.options.maxNewNames ?? DEFAULT_MAX_NEW_NAMES)) return 'limited';
-    this.admitted.push(now);
-    return 'allowed';
+  /**
+   * Whether `name` may get a certificate: asked (or remembered). An allowed name resolves once it has its
+   * turn under the new-name limit, in arrival order; it rejects only when `signal` aborts.
+   */
+  async allowedInTurn(name: string, signal: AbortSignal): Promise<boolean> {
+    if (!(await this.allowed(name))) return false;
+    await this.newNames.take(signal, {
+      onWait: () =>
+        this.logger.info(
+          { identifier: name, waiting: Math.round(this.newNames.waitMs() / 1000) },
+          'new on-demand names limit reached; the name waits in line',
+        ),
+    });
+    return true;
   }
 
   private async allowed(name: string): Promise<boolean> {
@@ -112,8 +125,9 @@ export interface OnDemandHost {
   /** Starts managing `name` and resolves once its first attempt is over (either way). */
   manageAndWaitFirstAttempt(name: string): Promise<void>;
   cached(name: string): CachedCertificate | undefined;
-  denied(name: string, reason: Exclude<OnDemandVerdict, 'allowed'>): void;
-  stopped(): boolean;
+  denied(name: string): void;
+  /** Aborts when the manager closes: names waiting in line stop waiting. */
+  signal: AbortSignal;
 }
 
 /**
@@ -148,20 +162,22 @@ export class OnDemandIssuance {
     }
     let pending = this.pending.get(name);
     if (!pending) {
-      pending = this.decideAndObtain(name).finally(() => this.pending.delete(name));
+      pending = this.decideAndObtain(name)
+        .catch(() => undefined) // closed while waiting in line
+        .finally(() => this.pending.delete(name));
       this.pending.set(name, pending);
     }
     return this.withinHandshakeTimeout(pending);
   }
 
   private async decideAndObtain(name: string): Promise<CachedCertificate | undefined> {
-    if (this.host.isManaged(name) || this.host.stopped()) return this.host.cached(name);
-    const verdict = await this.policy.verdict(name);
-    if (verdict !== 'allowed') {
-      this.host.denied(name, verdict);
-      this.logger.warn({ identifier: name, reason: verdict }, 'on-demand certificate refused');
+    if (this.host.isManaged(name) || this.host.signal.aborted) return this.host.cached(name);
+    if (!(await this.policy.allowedInTurn(name, this.host.signal))) {
+      this.host.denied(name);
+      this.logger.warn({ identifier: name, reason: 'denied' }, 'on-demand certificate refused');
       return undefined;
     }
+    if (this.host.isManaged(name)) return this.host.cached(name);
     await this.host.manageAndWaitFirstAttempt(name);
     return this.host.cached(name);
   }
