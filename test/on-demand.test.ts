@@ -104,9 +104,7 @@ describe('on-demand TLS', () => {
         Array.from({ length: 50 }, () => handshake(port, 'second.allowed.test', root)),
       );
       expect(results.every((result) => result.authorized)).toBe(true);
-      expect(results.every((result) => result.cert.subjectaltname === 'DNS:second.allowed.test')).toBe(
-        true,
-      );
+      expect(results.every((result) => result.cert.subjectaltname === 'DNS:second.allowed.test')).toBe(true);
       expect(newOrders()).toBe(ordersBefore + 1);
       expect(denied).toEqual([]);
     } finally {
