@@ -14,10 +14,17 @@ import { maintenanceIntervalMs, type RenewalReason, renewalDecision } from './re
 import { RenewalSchedule } from './renewal-schedule.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
+import type { ScheduleEntry, ScheduleIndex, ScheduleTimes } from './storage/schedule-index.js';
 import type { Storage } from './storage/storage.js';
 
 /** Names maintained at once in a pass: bounds parallel storage reads and ARI requests on large deployments. */
 const MAINTENANCE_CONCURRENCY = 8;
+/**
+ * However far away its renewal is, each name is looked at (one storage read) at least daily: a certificate
+ * replaced by something that does not write the shared schedule (an older version, a hand edit) is picked
+ * up within a day.
+ */
+const MAX_CHECK_GAP_MS = 24 * 60 * 60_000;
 
 /** What the manager lends the loop; the loop never imports the manager. */
 export interface MaintenanceHost {
@@ -27,8 +34,11 @@ export interface MaintenanceHost {
   loadFromStorage(name: string): Promise<CachedCertificate | undefined>;
   /** Serves a certificate found in storage (another instance renewed it). */
   adopt(name: string, certificate: CachedCertificate): void;
-  /** Starts a renewal in the background, with the obtain machinery (lock, re-check, policy, backoff, events). */
-  renew(name: string, renewal: RenewalRequest): void;
+  /**
+   * Starts a renewal in the background, with the obtain machinery (lock, re-check, policy, backoff, events);
+   * resolves when it is over, either way.
+   */
+  renew(name: string, renewal: RenewalRequest): Promise<unknown> | undefined;
   /** Cuts the name's backoff wait short so its next attempt runs now; false when nothing was waiting. */
   hurry(name: string): boolean;
   issuer(key: string): Issuer | undefined;
@@ -54,6 +64,11 @@ export interface MaintenanceOptions {
   checkIntervalMs: number;
   /** Picks the time inside an ARI window; injectable for tests. */
   random?: () => number;
+  /**
+   * The schedule shared with other instances on the storage; closed by `stop()`. Without one, a name not
+   * due is looked at every pass anyway, so another instance's renewal is still picked up within a pass.
+   */
+  scheduleIndex?: ScheduleIndex;
 }
 
 export class Maintenance {
@@ -68,6 +83,8 @@ export class Maintenance {
   private readonly schedule = new RenewalSchedule();
   /** The shortest lifetime of a certificate maintained so far: short-lived ones shorten the interval. */
   private shortestLifetimeMs = Number.POSITIVE_INFINITY;
+  /** Times for the shared schedule found during a pass, written in one go at its end. */
+  private readonly indexWrites = new Map<string, ScheduleEntry>();
 
   constructor(private readonly options: MaintenanceOptions) {
     this.logger = options.logger.child({ logger: 'tls.maintenance' });
@@ -85,6 +102,22 @@ export class Maintenance {
     this.schedule.soon(name);
   }
 
+  /** Looks at `name` when `atMs` comes (at the latest in a day), rather than at the next pass. */
+  plan(name: string, atMs: number): void {
+    const { clock } = this.options;
+    this.schedule.set(name, Math.min(atMs, clock.now() + MAX_CHECK_GAP_MS));
+  }
+
+  /** Every name's time in the shared schedule, undefined without one (or when it cannot be read). */
+  async indexedTimes(): Promise<ScheduleTimes | undefined> {
+    try {
+      return await this.options.scheduleIndex?.load();
+    } catch (error) {
+      this.logger.error(errorFields(error), 'reading the renewal schedule; every name is read from storage');
+      return undefined;
+    }
+  }
+
   /** Names planned for a later pass; the next pass takes those due by then. */
   get scheduledCount(): number {
     return this.schedule.size;
@@ -96,6 +129,7 @@ export class Maintenance {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
+    await this.options.scheduleIndex?.close();
   }
 
   /**
@@ -105,6 +139,7 @@ export class Maintenance {
   async runPass(): Promise<void> {
     const { clock } = this.options;
     const checkIntervalMs = this.intervalMs();
+    await this.pickUpScheduleChanges();
     const names = this.schedule.takeDue(clock.now() + checkIntervalMs);
     const limit = concurrencyLimit(MAINTENANCE_CONCURRENCY);
     await Promise.all(
@@ -124,6 +159,7 @@ export class Maintenance {
         }),
       ),
     );
+    await this.writeSchedule();
     if (this.stopping.signal.aborted) return;
     const { storage, locker } = this.options;
     const signal = this.stopping.signal;
@@ -132,6 +168,27 @@ export class Maintenance {
         if (!this.stopping.signal.aborted) this.logger.error(errorFields(error), 'cleaning storage');
       },
     );
+  }
+
+  /** Names another instance moved in the shared schedule (it renewed them, say) are looked at this pass. */
+  private async pickUpScheduleChanges(): Promise<void> {
+    try {
+      const changed = (await this.options.scheduleIndex?.changes()) ?? new Map();
+      for (const name of changed.keys()) if (this.schedule.has(name)) this.schedule.soon(name);
+    } catch (error) {
+      if (!this.stopping.signal.aborted) this.logger.error(errorFields(error), 'reading the renewal schedule');
+    }
+  }
+
+  private async writeSchedule(): Promise<void> {
+    if (this.indexWrites.size === 0) return;
+    const times = new Map(this.indexWrites);
+    this.indexWrites.clear();
+    try {
+      await this.options.scheduleIndex?.write(times);
+    } catch (error) {
+      this.logger.error(errorFields(error), 'writing the renewal schedule');
+    }
   }
 
   /** The configured interval, shortened for short-lived certificates (see `maintenanceIntervalMs`). */
@@ -182,9 +239,11 @@ export class Maintenance {
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
     if (!decision.reason) {
-      // Looked at again next pass, not only when due: another instance's renewal must be picked up from
-      // storage within a pass (the README's promise). A shared schedule in storage would lift this.
-      return nextPass();
+      // Without a shared schedule, another instance's renewal is only seen by looking: every pass.
+      if (!this.options.scheduleIndex) return nextPass();
+      const dueAtMs = Math.min(decision.dueAtMs, ari?.nextCheckMs ?? Number.POSITIVE_INFINITY);
+      this.indexWrites.set(name, { atMs: dueAtMs, serial: current.info.serialNumber });
+      return Math.max(Math.min(dueAtMs, now + MAX_CHECK_GAP_MS), nextPass());
     }
     const fields = {
       identifier: name,
@@ -216,11 +275,14 @@ export class Maintenance {
     } else {
       this.logger.info(fields, 'certificate needs renewal');
     }
-    host.renew(name, {
+    const renewed = host.renew(name, {
       replacing: current,
       reason: decision.reason,
       ...(ari ? { ariCertificateId: ari.certificateId } : {}),
     });
+    // The next pass puts the new certificate's time in the shared schedule, where other instances see it.
+    const lookAgain = () => this.schedule.has(name) && this.schedule.soon(name);
+    renewed?.then(lookAgain, lookAgain);
     return nextPass();
   }
 }

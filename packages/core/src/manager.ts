@@ -34,6 +34,7 @@ import { Http01Solver, type HttpChallengeRequest, type HttpChallengeResponse } f
 import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
+import { openScheduleIndex } from './storage/schedule-for-storage.js';
 import { openStorage, type Storage } from './storage/storage.js';
 import { readStoredCertificate } from './stored-certificates.js';
 
@@ -148,6 +149,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       issuerContext: this.context,
       windowRatio: this.config.renewal.windowRatio,
       checkIntervalMs: this.config.renewal.checkIntervalMs,
+      scheduleIndex: openScheduleIndex(this.storage),
     });
   }
 
@@ -333,7 +335,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       isBusy: (name) => this.jobs.has(name),
       loadFromStorage: (name) => this.loadFromStorage(name),
       adopt: (name, certificate) => this.adopt(name, certificate, 'loaded renewed certificate from storage'),
-      renew: (name, renewal) => this.jobs.start(name, renewal),
+      renew: (name, renewal) => {
+        this.jobs.start(name, renewal);
+        return this.jobs.get(name)?.settled;
+      },
       hurry: (name) => this.jobs.get(name)?.hurry() ?? false,
       issuer: (key) => [...this.issuers, this.internalIssuer].find((issuer) => issuer.key === key),
     };

@@ -37,7 +37,7 @@ export function createDefaultLocker(storage: Storage, options: LeaseOptions = {}
 }
 
 /** The node-redis client of a `@keyv/redis` store (by shape, so a second copy of the package works too). */
-function redisClientOf(store: unknown): { duplicate(): RedisLockClient } | undefined {
+export function redisClientOf(store: unknown): { duplicate(): RedisLockClient } | undefined {
   const { opts, client } = (store ?? {}) as {
     opts?: { dialect?: unknown };
     client?: Record<string, unknown>;
