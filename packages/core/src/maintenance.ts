@@ -176,7 +176,8 @@ export class Maintenance {
       const changed = (await this.options.scheduleIndex?.changes()) ?? new Map();
       for (const name of changed.keys()) if (this.schedule.has(name)) this.schedule.soon(name);
     } catch (error) {
-      if (!this.stopping.signal.aborted) this.logger.error(errorFields(error), 'reading the renewal schedule');
+      if (!this.stopping.signal.aborted)
+        this.logger.error(errorFields(error), 'reading the renewal schedule');
     }
   }
 
