@@ -102,10 +102,18 @@ export class Maintenance {
     this.schedule.soon(name);
   }
 
-  /** Looks at `name` when `atMs` comes (at the latest in a day), rather than at the next pass. */
+  /** Looks at `name` when `atMs` comes (at the latest in about a day), rather than at the next pass. */
   plan(name: string, atMs: number): void {
-    const { clock } = this.options;
-    this.schedule.set(name, Math.min(atMs, clock.now() + MAX_CHECK_GAP_MS));
+    this.schedule.set(name, this.withinCheckGap(atMs));
+  }
+
+  /**
+   * `atMs`, or sooner: within 12 to 24 hours, at random, so names managed (or looked at) together do not
+   * all come due in the same pass a day later.
+   */
+  private withinCheckGap(atMs: number): number {
+    const random = this.options.random ?? Math.random;
+    return Math.min(atMs, this.options.clock.now() + MAX_CHECK_GAP_MS * (1 - random() / 2));
   }
 
   /** Every name's time in the shared schedule, undefined without one (or when it cannot be read). */
@@ -244,7 +252,7 @@ export class Maintenance {
       if (!this.options.scheduleIndex) return nextPass();
       const dueAtMs = Math.min(decision.dueAtMs, ari?.nextCheckMs ?? Number.POSITIVE_INFINITY);
       this.indexWrites.set(name, { atMs: dueAtMs, serial: current.info.serialNumber });
-      return Math.max(Math.min(dueAtMs, now + MAX_CHECK_GAP_MS), nextPass());
+      return Math.max(this.withinCheckGap(dueAtMs), nextPass());
     }
     const fields = {
       identifier: name,

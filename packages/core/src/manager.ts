@@ -159,7 +159,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
    */
   async manage(names: string[] = []): Promise<void> {
     const normalized = new Set([...this.config.domains, ...names.map(normalizeName)]);
-    await Promise.all([...normalized].map((name) => this.manageOne(name)));
+    const indexed = await this.maintenance.indexedTimes();
+    await Promise.all([...normalized].map((name) => this.manageOne(name, indexed?.get(name)?.atMs)));
     if (!this.stop.signal.aborted) this.maintenance.start();
   }
 
@@ -286,9 +287,16 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     if (this.managed.has(name)) this.jobs.start(name);
   }
 
-  private manageOne(name: string): Promise<void> {
+  /** `indexedAtMs`: the name's time in the shared renewal schedule, when it has one. */
+  private manageOne(name: string, indexedAtMs?: number): Promise<void> {
     if (!this.managed.has(name)) {
       this.managed.add(name);
+      // Stored and not due: its record is read at its first handshake (or when due), so starting with
+      // 100,000 names reads none of them and memory follows the cache, not the names.
+      if (indexedAtMs !== undefined && indexedAtMs > this.clock.now()) {
+        this.maintenance.plan(name, indexedAtMs);
+        return Promise.resolve();
+      }
       this.maintenance.checkSoon(name);
     }
     // Recorded before the first await, so concurrent manage() and ready() calls see the same work.

@@ -84,6 +84,34 @@ describe.each(backends)('maintenance on the shared renewal schedule (%s)', (_lab
     }
   });
 
+  it('starts again without reading any record, and serves a handshake for a name not in memory from storage', async () => {
+    const storage = await shared();
+    const before = instance(storage(), testClock());
+    await before.manager.manage(names);
+    await before.manager.ready();
+    await before.pass();
+    await before.manager.close();
+
+    const after = instance(storage(), testClock());
+    try {
+      expect(await after.recordReads(() => after.manager.manage(names))).toBe(0);
+      expect(after.manager.cache.size).toBe(0);
+      const { SNICallback } = after.manager.httpsOptions();
+      const served = await after.recordReads(async () => {
+        const context = await new Promise((resolve, reject) =>
+          SNICallback(names[3] as string, (error, secureContext) =>
+            error ? reject(error) : resolve(secureContext),
+          ),
+        );
+        expect(context).toBeDefined();
+      });
+      expect(served).toBe(1);
+      expect(after.manager.getCertificate(names[3] as string)?.names).toEqual([names[3]]);
+    } finally {
+      await after.manager.close();
+    }
+  });
+
   it("picks up another instance's renewal through the schedule, reading only that name's record", async () => {
     const storage = await shared();
     const renewingClock = testClock();
