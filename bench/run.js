@@ -1,7 +1,7 @@
 /**
- * @module bench/run — `pnpm bench [--quick] [--only first,handshakes,scale,many] [--skip-caddy]`: runs
+ * @module bench/run — `pnpm bench [--quick | --full] [--only first,handshakes,scale,many,…] [--skip-caddy]`: runs
  * each scenario against real loopback servers, prints a table, and writes bench/results/<timestamp>.json
- * with medians, min/max, raw samples and the environment. `--quick` is the smoke run CI executes. A
+ * with medians, min/max, raw samples and the environment. `--quick` is the smoke run CI executes; `--full` adds the big sizes (100,000 names). A
  * scenario that breaks fails the run (exit 1); a figure that misses its target is only marked MISS.
  */
 import { fileURLToPath } from 'node:url';
@@ -19,11 +19,12 @@ const scenarios = { first, handshakes, scale, many };
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
     only: { type: 'string' },
     'skip-caddy': { type: 'boolean', default: false },
   },
 });
-const options = { quick: args.quick, withCaddy: !args['skip-caddy'] && caddyInstalled() };
+const options = { quick: args.quick, full: args.full, withCaddy: !args['skip-caddy'] && caddyInstalled() };
 const selected = args.only ? args.only.split(',').map((name) => name.trim()) : Object.keys(scenarios);
 const unknown = selected.filter((name) => !scenarios[name]);
 if (unknown.length > 0) throw new Error(`unknown scenario ${unknown}; known: ${Object.keys(scenarios)}`);
@@ -31,7 +32,7 @@ if (unknown.length > 0) throw new Error(`unknown scenario ${unknown}; known: ${O
 const startedAt = new Date();
 const env = environment();
 console.log(
-  `autotls bench${options.quick ? ' --quick' : ''}: node ${env.node}, ${env.cpuCount} × ${env.cpuModel}`,
+  `autotls bench${options.quick ? ' --quick' : ''}${options.full ? ' --full' : ''}: node ${env.node}, ${env.cpuCount} × ${env.cpuModel}`,
 );
 console.log(
   `load ${env.loadAverage.join(' ')}; pebble ${env.pebble}, caddy ${env.caddy}; commit ${env.gitCommit}`,

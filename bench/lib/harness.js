@@ -8,3 +8,4 @@ export { captureLogger } from '../dist/support/logs.js';
 export { startChallTestSrv, startPebble } from '../dist/support/pebble.js';
 export { freePort } from '../dist/support/ports.js';
 export { commandExists, delay, makeTempDir, startProcess } from '../dist/support/processes.js';
+export { startRedis } from '../dist/support/redis.js';

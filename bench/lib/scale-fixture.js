@@ -1,9 +1,10 @@
 /**
- * @module bench/lib/scale-fixture — thousands of stored certificates, made fast. The internal issuer signs
+ * @module bench/lib/scale-fixture — up to 100,000 stored certificates (file store or Redis), made fast. The internal issuer signs
  * about one leaf per 6 ms (pure-JS ASN.1), too slow for 10,000 in a benchmark; so it makes one template
  * leaf, and every other leaf is that template with its name, serial and public key swapped (same lengths,
- * so the DER structure holds) and re-signed by the same root with node:crypto. Records are written in
- * the default file store's format (`StoredCertificate` under `storageKeys.certificate`, Keyv envelope).
+ * so the DER structure holds) and re-signed by the same root with node:crypto. Records are written as the
+ * manager writes them (`StoredCertificate` under `storageKeys.certificate`, Keyv envelope), with the shared
+ * renewal schedule a previous run would have left.
  */
 import {
   createPrivateKey,
@@ -15,10 +16,13 @@ import {
 } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import KeyvRedis from '@keyv/redis';
 import { Keyv } from 'keyv';
 import { internal, readCertificateInfo, Storage, silentLogger } from '../../packages/core/dist/index.js';
 import { encodePathSegment } from '../../packages/core/dist/storage/file-store.js';
 import { storageKeys } from '../../packages/core/dist/storage/keys.js';
+import { FileScheduleIndex } from '../../packages/core/dist/storage/schedule-file.js';
+import { openScheduleIndex } from '../../packages/core/dist/storage/schedule-for-storage.js';
 
 /** Long enough that no renewal is due while the bench runs (renewal starts with a third left). */
 const LEAF_LIFETIME_MS = 90 * 24 * 60 * 60_000;
@@ -32,8 +36,16 @@ const KEY_POOL_SIZE = 256;
 
 export { scaleNames } from './scale-names.js';
 
-/** Writes a usable certificate for each name into a file store at `directory`; returns phase timings (ms). */
-export async function seedFileStore(directory, names) {
+/** Names made and written per round: bounds the parent's memory at 100,000 names. */
+const SEED_CHUNK = 2_000;
+
+/**
+ * Writes a usable certificate for each name into the store, and each name's renewal time into the shared
+ * renewal schedule beside it, as a previous run of the manager would have left them (`schedule: false`
+ * leaves the schedule out: a first start, or an older version's records). `target` is `{ directory }`
+ * for the file store or `{ redisUrl }` for Redis. Returns phase timings (ms).
+ */
+export async function seedStore(target, names, { schedule = true } = {}) {
   const startMs = performance.now();
   const issuer = internal({ leafLifetimeMs: LEAF_LIFETIME_MS });
   const memory = new Storage(new Keyv());
@@ -42,56 +54,95 @@ export async function seedFileStore(directory, names) {
   const template = await issuer.issue({ names: [templateName], keyType: 'ecdsa-p256' }, context);
   const root = await memory.get(storageKeys.localCA());
   const makeLeaf = leafFactory(template.certificatePem, templateName, createPrivateKey(root.privateKeyPem));
+  const sink = target.redisUrl ? await redisSink(target.redisUrl) : fileSink(target.directory);
+  const times = new Map();
+  let signingMs = 0;
+  let writingMs = 0;
+  const obtainedAt = Date.now();
+  try {
+    for (let from = 0; from < names.length; from += SEED_CHUNK) {
+      const signingStartMs = performance.now();
+      const records = [];
+      for (const name of names.slice(from, from + SEED_CHUNK)) {
+        const { certificatePem, privateKeyPem } = makeLeaf(name);
+        const info = readCertificateInfo(certificatePem); // as the manager writes it
+        const record = {
+          certificatePem,
+          privateKeyPem,
+          issuerKey: issuer.key,
+          ca: 'internal',
+          obtainedAt,
+          info,
+        };
+        records.push([storageKeys.certificate(issuer.key, name), record]);
+        const lifetimeMs = info.notAfter - info.notBefore;
+        times.set(name, { atMs: info.notAfter - lifetimeMs / 3, serial: info.serialNumber });
+      }
+      if (from === 0) {
+        const check = new X509Certificate(records[0][1].certificatePem);
+        if (!check.verify(createPublicKey(root.privateKeyPem)))
+          throw new Error('scale fixture: a patched leaf does not verify');
+      }
+      const writingStartMs = performance.now();
+      signingMs += writingStartMs - signingStartMs;
+      await sink.write(records);
+      writingMs += performance.now() - writingStartMs;
+    }
+    const scheduleStartMs = performance.now();
+    if (schedule) await sink.writeSchedule(times);
+    writingMs += performance.now() - scheduleStartMs;
+  } finally {
+    await sink.close();
+  }
+  return { templateMs: 0, signingMs, writingMs, totalMs: performance.now() - startMs };
+}
 
-  const signingStartMs = performance.now();
+/** Records as the default file store writes them: Keyv's envelope, one file per key. */
+function fileSink(directory) {
   const envelopes = new Map();
   const keyv = new Keyv({ store: envelopes, namespace: 'autotls' });
-  const obtainedAt = Date.now();
-  for (const name of names) {
-    const { certificatePem, privateKeyPem } = makeLeaf(name);
-    const record = {
-      certificatePem,
-      privateKeyPem,
-      issuerKey: issuer.key,
-      ca: 'internal',
-      obtainedAt,
-      info: readCertificateInfo(certificatePem), // as the manager writes it
-    };
-    await keyv.set(storageKeys.certificate(issuer.key, name), record);
-  }
-  const check = new X509Certificate(
-    envelopes
-      .values()
-      .next()
-      .value.match(/-----BEGIN CERTIFICATE-----[^"]+/)[0]
-      .replace(/\\n/g, '\n'),
-  );
-  if (!check.verify(createPublicKey(root.privateKeyPem)))
-    throw new Error('scale fixture: a patched leaf does not verify');
-
-  const writingStartMs = performance.now();
-  const files = [...envelopes].map(([key, value]) => {
-    const segments = key
-      .replace(/^autotls:/, '')
-      .split('/')
-      .map(encodePathSegment);
-    return [path.join(directory, encodePathSegment('autotls'), ...segments), value];
-  });
-  for (const folder of new Set(files.map(([file]) => path.dirname(file))))
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-  let next = 0;
-  const writer = async () => {
-    while (next < files.length) {
-      const [file, value] = files[next++];
-      await writeFile(file, value, { mode: 0o600 });
-    }
-  };
-  await Promise.all(Array.from({ length: WRITE_CONCURRENCY }, writer));
-  const endMs = performance.now();
+  const folders = new Set();
   return {
-    templateMs: signingStartMs - startMs,
-    signingMs: writingStartMs - signingStartMs,
-    writingMs: endMs - writingStartMs,
+    async write(records) {
+      envelopes.clear();
+      for (const [key, record] of records) await keyv.set(key, record);
+      const files = [...envelopes].map(([key, value]) => {
+        const segments = key
+          .replace(/^autotls:/, '')
+          .split('/')
+          .map(encodePathSegment);
+        return [path.join(directory, encodePathSegment('autotls'), ...segments), value];
+      });
+      for (const folder of new Set(files.map(([file]) => path.dirname(file)))) {
+        if (folders.has(folder)) continue;
+        await mkdir(folder, { recursive: true, mode: 0o700 });
+        folders.add(folder);
+      }
+      let next = 0;
+      const writer = async () => {
+        while (next < files.length) {
+          const [file, value] = files[next++];
+          await writeFile(file, value, { mode: 0o600 });
+        }
+      };
+      await Promise.all(Array.from({ length: WRITE_CONCURRENCY }, writer));
+    },
+    writeSchedule: (times) => new FileScheduleIndex(directory).write(times),
+    async close() {},
+  };
+}
+
+/** Records through Keyv on @keyv/redis, namespace `autotls`, as a manager on that Keyv writes them. */
+async function redisSink(url) {
+  const keyv = new Keyv({ store: new KeyvRedis(url), namespace: 'autotls' });
+  return {
+    write: (records) => keyv.setMany(records.map(([key, value]) => ({ key, value }))),
+    async writeSchedule(times) {
+      const index = openScheduleIndex(new Storage(keyv));
+      await index.write(times);
+      await index.close();
+    },
+    close: () => keyv.disconnect(),
   };
 }
 
