@@ -12,9 +12,10 @@ import { ms, printTable, row, writeResults } from './lib/report.js';
 import * as first from './scenarios/first-certificate.js';
 import * as handshakes from './scenarios/handshakes.js';
 import * as many from './scenarios/many-names.js';
+import * as onDemand from './scenarios/on-demand.js';
 import * as scale from './scenarios/scale.js';
 
-const scenarios = { first, handshakes, scale, many };
+const scenarios = { first, handshakes, scale, many, 'on-demand': onDemand };
 
 const { values: args } = parseArgs({
   options: {

@@ -97,3 +97,62 @@ ${names.map((name) => `\n${name} {\n\trespond "ok"\n}\n`).join('')}`;
     stop: () => child.stop(),
   };
 }
+
+/**
+ * Starts Caddy with on-demand TLS for every name (`https:// { tls { on_demand } }`), asking `askUrl`, its
+ * ACME issuer on `pebble` with only `challenge` ('http-01' or 'tls-alpn-01') enabled. HTTPS on Pebble's
+ * TLS-ALPN-01 port, HTTP on its HTTP-01 port.
+ */
+export async function startCaddyOnDemand({ pebble, askUrl, challenge, timeoutMs = 30_000 }) {
+  const dir = makeTempDir('autotls-bench-caddy-on-demand-');
+  const caPath = path.join(dir, 'pebble-https-ca.pem');
+  await writeFile(caPath, pebble.caPem);
+  const adminPort = await freePort();
+  const disabled = challenge === 'http-01' ? 'disable_tlsalpn_challenge' : 'disable_http_challenge';
+  const configPath = path.join(dir, 'Caddyfile');
+  await writeFile(
+    configPath,
+    `{
+\tadmin 127.0.0.1:${adminPort}
+\tdefault_bind 127.0.0.1
+\thttp_port ${pebble.httpPort}
+\thttps_port ${pebble.tlsPort}
+\tstorage file_system {
+\t\troot ${path.join(dir, 'data')}
+\t}
+\tocsp_stapling off
+\tskip_install_trust
+\ton_demand_tls {
+\t\task ${askUrl}
+\t}
+\tlog {
+\t\toutput stderr
+\t\tformat json
+\t}
+}
+
+https:// {
+\ttls {
+\t\ton_demand
+\t\tissuer acme {
+\t\t\tdir ${pebble.directoryUrl}
+\t\t\ttrusted_roots ${caPath}
+\t\t\t${disabled}
+\t\t}
+\t}
+\trespond "ok"
+}
+`,
+  );
+  const child = await startProcess({
+    name: 'caddy',
+    command: 'caddy',
+    args: ['run', '--config', configPath, '--adapter', 'caddyfile'],
+    cwd: dir,
+    inheritEnv: false,
+    env: { HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_DATA_HOME: path.join(dir, 'data') },
+    ready: { port: adminPort },
+    timeoutMs,
+  });
+  return { pid: child.pid, output: () => child.output(), stop: () => child.stop() };
+}

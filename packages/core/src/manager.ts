@@ -35,6 +35,7 @@ import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
 import { openScheduleIndex } from './storage/schedule-for-storage.js';
+import type { ScheduleTimes } from './storage/schedule-index.js';
 import { openStorage, type Storage } from './storage/storage.js';
 import { readStoredCertificate } from './stored-certificates.js';
 
@@ -159,8 +160,11 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
    */
   async manage(names: string[] = []): Promise<void> {
     const normalized = new Set([...this.config.domains, ...names.map(normalizeName)]);
-    const indexed = await this.maintenance.indexedTimes();
-    await Promise.all([...normalized].map((name) => this.manageOne(name, indexed?.get(name)?.atMs)));
+    // Managed at once: a handshake for one of them while the schedule is read is served from storage.
+    const added = new Set([...normalized].filter((name) => !this.managed.has(name)));
+    for (const name of added) this.managed.add(name);
+    const indexed = added.size > 0 ? this.maintenance.indexedTimes() : Promise.resolve(undefined);
+    await Promise.all([...normalized].map((name) => this.manageOne(name, added.has(name), indexed)));
     if (!this.stop.signal.aborted) this.maintenance.start();
   }
 
@@ -287,20 +291,25 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     if (this.managed.has(name)) this.jobs.start(name);
   }
 
-  /** `indexedAtMs`: the name's time in the shared renewal schedule, when it has one. */
-  private manageOne(name: string, indexedAtMs?: number): Promise<void> {
-    if (!this.managed.has(name)) {
-      this.managed.add(name);
-      // Stored and not due: its record is read at its first handshake (or when due), so starting with
-      // 100,000 names reads none of them and memory follows the cache, not the names.
-      if (indexedAtMs !== undefined && indexedAtMs > this.clock.now()) {
-        this.maintenance.plan(name, indexedAtMs);
-        return Promise.resolve();
-      }
-      this.maintenance.checkSoon(name);
-    }
+  /** `indexed`: every name's time in the shared renewal schedule, when there is one. */
+  private manageOne(
+    name: string,
+    added: boolean,
+    indexed: Promise<ScheduleTimes | undefined>,
+  ): Promise<void> {
     // Recorded before the first await, so concurrent manage() and ready() calls see the same work.
-    return this.loading(name, () => this.limitLoading(() => this.loadOrObtain(name)));
+    return this.loading(name, async () => {
+      if (added) {
+        const indexedAtMs = (await indexed)?.get(name)?.atMs;
+        // Stored and not due: its record is read at its first handshake (or when due), so starting with
+        // 100,000 names reads none of them and memory follows the cache, not the names.
+        if (indexedAtMs !== undefined && indexedAtMs > this.clock.now()) {
+          return this.maintenance.plan(name, indexedAtMs);
+        }
+        this.maintenance.checkSoon(name);
+      }
+      return this.limitLoading(() => this.loadOrObtain(name));
+    });
   }
 
   private async loadOrObtain(name: string): Promise<void> {
