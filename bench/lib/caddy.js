@@ -125,6 +125,11 @@ export async function startCaddyOnDemand({ pebble, askUrl, challenge, timeoutMs 
 \ton_demand_tls {
 \t\task ${askUrl}
 \t}
+\tcert_issuer acme {
+\t\tdir ${pebble.directoryUrl}
+\t\ttrusted_roots ${caPath}
+\t\t${disabled}
+\t}
 \tlog {
 \t\toutput stderr
 \t\tformat json
@@ -134,11 +139,6 @@ export async function startCaddyOnDemand({ pebble, askUrl, challenge, timeoutMs 
 https:// {
 \ttls {
 \t\ton_demand
-\t\tissuer acme {
-\t\t\tdir ${pebble.directoryUrl}
-\t\t\ttrusted_roots ${caPath}
-\t\t\t${disabled}
-\t\t}
 \t}
 \trespond "ok"
 }

@@ -9,12 +9,18 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { acme, CertManager, silentLogger } from '../../packages/core/dist/index.js';
 import { startCaddyOnDemand } from '../lib/caddy.js';
-import { freePort, makeTempDir, startChallTestSrv, startPebble } from '../lib/harness.js';
+import { delay, freePort, makeTempDir, startChallTestSrv, startPebble } from '../lib/harness.js';
 import { ms, range, row } from '../lib/report.js';
 import { close, listen, pebbleRequestsDuring } from '../lib/servers.js';
 import { summarize } from '../lib/stats.js';
 
 const NAMES = 10;
+const QUICK_NAMES = 3;
+/**
+ * Both clients admit 10 orders per 10 s; the warm-up name's order plus 10 would make the last one wait, so
+ * the timed names start once the warm-up's order has left the window.
+ */
+const RATE_WINDOW_MS = 10_000;
 const CONCURRENT = 50;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
 const CHALLENGES = ['http-01', 'tls-alpn-01'];
@@ -32,15 +38,19 @@ export async function run({ log, withCaddy, quick }) {
   });
   const askUrl = `http://127.0.0.1:${await listen(ask)}/ask`;
   try {
-    const results = { names: NAMES };
+    const count = quick ? QUICK_NAMES : NAMES;
+    const names = (prefix) =>
+      Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}.on-demand.bench.test`);
+    const pause = quick ? 0 : RATE_WINDOW_MS;
+    const results = { names: count };
     for (const challenge of quick ? ['http-01'] : CHALLENGES) {
       const tag = challenge.replace(/-01$/, '');
-      log(`autotls, ${challenge}: ${NAMES} new names, one handshake each`);
-      const autotls = await autotlsRun(pebble, askUrl, challenge, names(`a-${tag}`));
+      log(`autotls, ${challenge}: ${count} new names, one handshake each`);
+      const autotls = await autotlsRun(pebble, askUrl, challenge, names(`a-${tag}`), pause);
       let caddy;
       if (withCaddy) {
-        log(`caddy on_demand_tls, ${challenge}: ${NAMES} new names`);
-        caddy = await caddyRun(pebble, askUrl, challenge, names(`c-${tag}`));
+        log(`caddy on_demand_tls, ${challenge}: ${count} new names`);
+        caddy = await caddyRun(pebble, askUrl, challenge, names(`c-${tag}`), pause);
       }
       results[challenge] = {
         autotls,
@@ -57,8 +67,6 @@ export async function run({ log, withCaddy, quick }) {
     await dns.stop();
   }
 }
-
-const names = (prefix) => Array.from({ length: NAMES }, (_, i) => `${prefix}-${i + 1}.on-demand.bench.test`);
 
 /** A manager with on-demand TLS behind HTTPS on Pebble's TLS-ALPN-01 port and HTTP on its HTTP-01 port. */
 async function onDemandServer(pebble, askUrl, challenge, onDemand = {}) {
@@ -104,8 +112,9 @@ async function sequential(port, list) {
   return samples;
 }
 
-async function autotlsRun(pebble, askUrl, challenge, list) {
-  const server = await onDemandServer(pebble, askUrl, challenge);
+async function autotlsRun(pebble, askUrl, challenge, list, pauseMs) {
+  // The new-name limit (10 a minute) is not what is measured here: the warm-up name would make one wait.
+  const server = await onDemandServer(pebble, askUrl, challenge, { maxNewNames: 100 });
   const startedAt = new Map();
   const obtainMs = [];
   server.manager.on('cert_obtaining', ({ identifier }) => startedAt.set(identifier, performance.now()));
@@ -115,6 +124,7 @@ async function autotlsRun(pebble, askUrl, challenge, list) {
   try {
     // The account is registered by a first name not counted, as in the `first` scenario's steady state.
     await timedHandshake(pebble.tlsPort, `warm-${list[0]}`);
+    await delay(pauseMs);
     const requests = await pebbleRequestsDuring(pebble, () => sequential(pebble.tlsPort, list));
     return {
       handshakeMs: summarize(requests.result),
@@ -128,10 +138,11 @@ async function autotlsRun(pebble, askUrl, challenge, list) {
   }
 }
 
-async function caddyRun(pebble, askUrl, challenge, list) {
+async function caddyRun(pebble, askUrl, challenge, list, pauseMs) {
   const caddy = await startCaddyOnDemand({ pebble, askUrl, challenge });
   try {
     await timedHandshake(pebble.tlsPort, `warm-${list[0]}`);
+    await delay(pauseMs);
     const requests = await pebbleRequestsDuring(pebble, () => sequential(pebble.tlsPort, list));
     return {
       handshakeMs: summarize(requests.result),
