@@ -16,7 +16,7 @@ import { type CertManagerOptions, type ManagerConfig, resolveConfig } from './co
 import type { DnsResolver } from './dns-watch.js';
 import type { CertManagerEvents } from './events.js';
 import { answerHttpRequest, type HttpAnswerOptions, plainHttpHandler } from './http.js';
-import { letsEncrypt, zeroSSL } from './issuers/acme.js';
+import { letsEncrypt, zeroSSL } from './issuers/acme-cas.js';
 import { internal } from './issuers/internal.js';
 import type { ChallengeSolver, Issuer, IssuerContext } from './issuers/issuer.js';
 import { ObtainJobs } from './jobs.js';
