@@ -12,19 +12,15 @@ import type { Issuer, IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
 import { maintenanceIntervalMs, type RenewalReason, renewalDecision } from './renewal.js';
 import { RenewalSchedule } from './renewal-schedule.js';
+import { RenewalStarter } from './renewal-start.js';
+import { SharedSchedule } from './shared-schedule.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
-import type { ScheduleEntry, ScheduleIndex, ScheduleTimes } from './storage/schedule-index.js';
+import type { ScheduleIndex, ScheduleTimes } from './storage/schedule-index.js';
 import type { Storage } from './storage/storage.js';
 
 /** Names maintained at once in a pass: bounds parallel storage reads and ARI requests on large deployments. */
 const MAINTENANCE_CONCURRENCY = 8;
-/**
- * However far away its renewal is, each name is looked at (one storage read) at least daily: a certificate
- * replaced by something that does not write the shared schedule (an older version, a hand edit) is picked
- * up within a day.
- */
-const MAX_CHECK_GAP_MS = 24 * 60 * 60_000;
 
 /** What the manager lends the loop; the loop never imports the manager. */
 export interface MaintenanceHost {
@@ -64,10 +60,7 @@ export interface MaintenanceOptions {
   checkIntervalMs: number;
   /** Picks the time inside an ARI window; injectable for tests. */
   random?: () => number;
-  /**
-   * The schedule shared with other instances on the storage; closed by `stop()`. Without one, a name not
-   * due is looked at every pass anyway, so another instance's renewal is still picked up within a pass.
-   */
+  /** The schedule shared with other instances on the storage; closed by `stop()`. */
   scheduleIndex?: ScheduleIndex;
 }
 
@@ -77,18 +70,18 @@ export class Maintenance {
   private readonly stopping = new AbortController();
   private readonly logger: Logger;
   private readonly renewalInfos: RenewalInfoRecords;
-  /** Name → `<serial>:<reason>` whose backoff wait was already cut short: once per certificate and reason. */
-  private readonly hurried = new Map<string, string>();
+  private readonly renewals: RenewalStarter;
+  private readonly shared: SharedSchedule;
   /** When to look at each managed name next; a pass takes only the names due. */
   private readonly schedule = new RenewalSchedule();
   /** The shortest lifetime of a certificate maintained so far: short-lived ones shorten the interval. */
   private shortestLifetimeMs = Number.POSITIVE_INFINITY;
-  /** Times for the shared schedule found during a pass, written in one go at its end. */
-  private readonly indexWrites = new Map<string, ScheduleEntry>();
 
   constructor(private readonly options: MaintenanceOptions) {
     this.logger = options.logger.child({ logger: 'tls.maintenance' });
     this.renewalInfos = new RenewalInfoRecords({ ...options, logger: this.logger });
+    this.renewals = new RenewalStarter(options.host, this.logger);
+    this.shared = new SharedSchedule(options.scheduleIndex, this.logger, options.random);
   }
 
   /** Schedules a pass every `checkIntervalMs`; idempotent. The timer never keeps the process alive. */
@@ -102,28 +95,14 @@ export class Maintenance {
     this.schedule.soon(name);
   }
 
-  /** Looks at `name` when `atMs` comes (at the latest in about a day), rather than at the next pass. */
+  /** Looks at `name` when `atMs` comes (within about a day), rather than at the next pass. */
   plan(name: string, atMs: number): void {
-    this.schedule.set(name, this.withinCheckGap(atMs));
+    this.schedule.set(name, this.shared.withinCheckGap(atMs, this.options.clock.now()));
   }
 
-  /**
-   * `atMs`, or sooner: within 12 to 24 hours, at random, so names managed (or looked at) together do not
-   * all come due in the same pass a day later.
-   */
-  private withinCheckGap(atMs: number): number {
-    const random = this.options.random ?? Math.random;
-    return Math.min(atMs, this.options.clock.now() + MAX_CHECK_GAP_MS * (1 - random() / 2));
-  }
-
-  /** Every name's time in the shared schedule, undefined without one (or when it cannot be read). */
-  async indexedTimes(): Promise<ScheduleTimes | undefined> {
-    try {
-      return await this.options.scheduleIndex?.load();
-    } catch (error) {
-      this.logger.error(errorFields(error), 'reading the renewal schedule; every name is read from storage');
-      return undefined;
-    }
+  /** Every name's entry in the shared schedule, undefined without one. */
+  indexedTimes(): Promise<ScheduleTimes | undefined> {
+    return this.shared.load();
   }
 
   /** Names planned for a later pass; the next pass takes those due by then. */
@@ -137,7 +116,7 @@ export class Maintenance {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
-    await this.options.scheduleIndex?.close();
+    await this.shared.close();
   }
 
   /**
@@ -147,7 +126,8 @@ export class Maintenance {
   async runPass(): Promise<void> {
     const { clock } = this.options;
     const checkIntervalMs = this.intervalMs();
-    await this.pickUpScheduleChanges();
+    for (const name of await this.shared.movedElsewhere())
+      if (this.schedule.has(name)) this.schedule.soon(name);
     const names = this.schedule.takeDue(clock.now() + checkIntervalMs);
     const limit = concurrencyLimit(MAINTENANCE_CONCURRENCY);
     await Promise.all(
@@ -167,7 +147,7 @@ export class Maintenance {
         }),
       ),
     );
-    await this.writeSchedule();
+    await this.shared.flush();
     if (this.stopping.signal.aborted) return;
     const { storage, locker } = this.options;
     const signal = this.stopping.signal;
@@ -176,28 +156,6 @@ export class Maintenance {
         if (!this.stopping.signal.aborted) this.logger.error(errorFields(error), 'cleaning storage');
       },
     );
-  }
-
-  /** Names another instance moved in the shared schedule (it renewed them, say) are looked at this pass. */
-  private async pickUpScheduleChanges(): Promise<void> {
-    try {
-      const changed = (await this.options.scheduleIndex?.changes()) ?? new Map();
-      for (const name of changed.keys()) if (this.schedule.has(name)) this.schedule.soon(name);
-    } catch (error) {
-      if (!this.stopping.signal.aborted)
-        this.logger.error(errorFields(error), 'reading the renewal schedule');
-    }
-  }
-
-  private async writeSchedule(): Promise<void> {
-    if (this.indexWrites.size === 0) return;
-    const times = new Map(this.indexWrites);
-    this.indexWrites.clear();
-    try {
-      await this.options.scheduleIndex?.write(times);
-    } catch (error) {
-      this.logger.error(errorFields(error), 'writing the renewal schedule');
-    }
   }
 
   /** The configured interval, shortened for short-lived certificates (see `maintenanceIntervalMs`). */
@@ -219,80 +177,48 @@ export class Maintenance {
   /** Looks at one name: adopts what storage has, renews when due. Resolves with when to look again. */
   private async maintain(name: string): Promise<number> {
     const { host, clock } = this.options;
-    const nextPass = () => clock.now() + this.intervalMs();
-    const cached = host.cached(name);
-    let current = cached;
-    const stored = await host.loadFromStorage(name);
-    if (stored && isNewer(stored, cached)) {
-      current = stored;
-      // Not cached and nothing running: it was evicted from a full cache, and is served from storage.
-      if (cached || host.isBusy(name)) host.adopt(name, stored);
-      // A renewal of ours waiting to retry would only find this on its next attempt, hours away maybe.
-      if (host.isBusy(name)) host.hurry(name);
-    }
-    if (!current) return nextPass(); // Nothing obtained yet: the obtain in flight (or its give-up) owns it.
+    const nextPass = clock.now() + this.intervalMs();
+    const current = await this.adoptNewerStored(name);
+    if (!current) return nextPass; // Nothing obtained yet: the obtain in flight (or its give-up) owns it.
     const issuer = host.issuer(current.issuerKey);
     const ari = host.isBusy(name)
       ? undefined
       : await this.renewalInfos.current(name, current, issuer, this.stopping.signal);
-    const now = clock.now();
-    this.shortestLifetimeMs = Math.min(
-      this.shortestLifetimeMs,
-      current.info.notAfter - current.info.notBefore,
-    );
-    const decision = renewalDecision(current.info, now, {
+    const lifetimeMs = current.info.notAfter - current.info.notBefore;
+    this.shortestLifetimeMs = Math.min(this.shortestLifetimeMs, lifetimeMs);
+    const nowMs = clock.now();
+    const decision = renewalDecision(current.info, nowMs, {
       windowRatio: this.options.windowRatio,
-      checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [
-        current.info.notAfter - current.info.notBefore,
-      ]),
+      checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [lifetimeMs]),
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
-    if (!decision.reason) {
-      // Without a shared schedule, another instance's renewal is only seen by looking: every pass.
-      if (!this.options.scheduleIndex) return nextPass();
-      const dueAtMs = Math.min(decision.dueAtMs, ari?.nextCheckMs ?? Number.POSITIVE_INFINITY);
-      this.indexWrites.set(name, { atMs: dueAtMs, serial: current.info.serialNumber });
-      return Math.max(this.withinCheckGap(dueAtMs), nextPass());
+    if (decision.reason) {
+      const renewal = this.renewals.start({ name, current, reason: decision.reason, ari, nowMs });
+      // The next pass puts the new certificate's time in the shared schedule, where other instances see it.
+      const lookAgain = () => this.schedule.has(name) && this.schedule.soon(name);
+      renewal?.then(lookAgain, lookAgain);
+      return nextPass;
     }
-    const fields = {
-      identifier: name,
-      issuer: current.issuerKey,
-      serial: current.info.serialNumber,
-      reason: decision.reason,
-      expiration: new Date(current.info.notAfter).toISOString(),
-      remaining: Math.round((current.info.notAfter - now) / 1000),
-      ...(ari ? { ari_selected_time: new Date(ari.selectedTimeMs).toISOString() } : {}),
-      ...(ari?.explanationUrl ? { ari_explanation: ari.explanationUrl } : {}),
-    };
-    if (host.isBusy(name)) {
-      // Already renewing; in an emergency the backoff wait (up to hours) is cut short, once per certificate.
-      const urgent = decision.reason === 'emergency' || decision.reason === 'expired';
-      const key = `${current.info.serialNumber}:${decision.reason}`;
-      if (urgent && this.hurried.get(name) !== key && host.hurry(name)) {
-        this.hurried.set(name, key);
-        this.logger.error(
-          fields,
-          'certificate expires soon and its renewal is waiting to retry; retrying now',
-        );
-      }
-      return nextPass();
-    }
-    if (decision.reason === 'expired') {
-      this.logger.error(fields, 'certificate has expired; serving it until a new one arrives, renewing now');
-    } else if (decision.reason === 'emergency') {
-      this.logger.error(fields, 'certificate expires soon; emergency renewal');
-    } else {
-      this.logger.info(fields, 'certificate needs renewal');
-    }
-    const renewed = host.renew(name, {
-      replacing: current,
-      reason: decision.reason,
-      ...(ari ? { ariCertificateId: ari.certificateId } : {}),
-    });
-    // The next pass puts the new certificate's time in the shared schedule, where other instances see it.
-    const lookAgain = () => this.schedule.has(name) && this.schedule.soon(name);
-    renewed?.then(lookAgain, lookAgain);
-    return nextPass();
+    // Without a shared schedule, another instance's renewal is only seen by looking: every pass.
+    if (!this.shared.enabled) return nextPass;
+    const dueAtMs = Math.min(decision.dueAtMs, ari?.nextCheckMs ?? Number.POSITIVE_INFINITY);
+    return Math.max(this.shared.record(name, current.info.serialNumber, dueAtMs, nowMs), nextPass);
+  }
+
+  /**
+   * The certificate to judge: storage's when it is newer than the cached one (another instance renewed it),
+   * which is then served; `undefined` when there is none yet.
+   */
+  private async adoptNewerStored(name: string): Promise<CachedCertificate | undefined> {
+    const { host } = this.options;
+    const cached = host.cached(name);
+    const stored = await host.loadFromStorage(name);
+    if (!stored || !isNewer(stored, cached)) return cached;
+    // Not cached and nothing running: it was evicted from a full cache, and is served from storage.
+    if (cached || host.isBusy(name)) host.adopt(name, stored);
+    // A renewal of ours waiting to retry would only find this on its next attempt, hours away maybe.
+    if (host.isBusy(name)) host.hurry(name);
+    return stored;
   }
 }
 
