@@ -29,8 +29,8 @@ export interface TsigKeyFile {
 
 export interface StartBindOptions {
   zones: BindZone[];
-  /** The key allowed to update TXT records anywhere in the zones; default a random hmac-sha256 key. */
-  key?: Partial<TsigKeyFile>;
+  /** Keys allowed to update TXT records anywhere in the zones; default one random hmac-sha256 key. */
+  keys?: (Partial<TsigKeyFile> & { mayUpdate?: boolean })[];
 }
 
 export interface Bind {
@@ -38,7 +38,9 @@ export interface Bind {
   readonly address: string;
   readonly port: number;
   readonly pid: number;
+  /** The first of `keys`. */
   readonly key: TsigKeyFile;
+  readonly keys: readonly TsigKeyFile[];
   /** The TXT values at `name` as `dig` reads them from this server (each value's strings joined). */
   txt(name: string): string[];
   output(): string;
@@ -97,19 +99,25 @@ async function run(name: string, dir: string, port: number, config: string) {
 export async function startBind(options: StartBindOptions): Promise<Bind> {
   const dir = makeTempDir('autotls-test-bind-');
   const [port] = (await freePorts(1, { udp: true })) as [number];
-  const key: TsigKeyFile = {
-    name: options.key?.name ?? 'acme-update',
-    algorithm: options.key?.algorithm ?? 'hmac-sha256',
-    secret: options.key?.secret ?? randomBytes(32).toString('base64'),
-  };
+  const keys = (options.keys ?? [{}]).map(
+    (key, index): TsigKeyFile => ({
+      name: key.name ?? `acme-update-${index + 1}`,
+      algorithm: key.algorithm ?? 'hmac-sha256',
+      secret: key.secret ?? randomBytes(32).toString('base64'),
+    }),
+  );
+  const grants = keys
+    .filter((_, index) => options.keys?.[index]?.mayUpdate !== false)
+    .map((key) => `grant ${key.name} zonesub TXT;`)
+    .join(' ');
   for (const zone of options.zones) await writeFile(join(dir, `${zone.name}.db`), zoneFile(zone));
   const config = [
     optionsBlock(dir, port, ['recursion no;']),
-    `key "${key.name}" { algorithm ${key.algorithm}; secret "${key.secret}"; };`,
+    ...keys.map((key) => `key "${key.name}" { algorithm ${key.algorithm}; secret "${key.secret}"; };`),
     ...options.zones.map(
       (zone) =>
         `zone "${zone.name}" { type primary; file "${join(dir, `${zone.name}.db`)}"; ` +
-        `update-policy { grant ${key.name} zonesub TXT; }; };`,
+        `update-policy { ${grants} }; };`,
     ),
     '',
   ].join('\n');
@@ -119,7 +127,8 @@ export async function startBind(options: StartBindOptions): Promise<Bind> {
     address,
     port,
     pid: child.pid,
-    key,
+    key: keys[0] as TsigKeyFile,
+    keys,
     txt: (name) => dig(port, name),
     output: () => child.output(),
     stop: () => child.stop(),
