@@ -125,7 +125,12 @@ export async function followCnames(
   const chain = [canonicalName(name)];
   for (;;) {
     const current = chain.at(-1) as string;
-    const answer = await queryAny(servers, current, RR_TYPE.CNAME, options);
+    const answer = await queryAny(servers, current, RR_TYPE.CNAME, options).catch((error: unknown) => {
+      // A target nobody answers for (REFUSED, SERVFAIL) ends the chain; the caller finds it has no zone.
+      if (chain.length > 1 && error instanceof DnsQueryError) return undefined;
+      throw error;
+    });
+    if (!answer) return { target: current, chain };
     const cname = answer.answers.find((record) => record.type === RR_TYPE.CNAME && record.name === current);
     if (!cname?.target) return { target: current, chain };
     if (chain.includes(cname.target)) {
