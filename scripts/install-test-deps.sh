@@ -11,6 +11,9 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v caddy >/dev/null || missing+=(caddy)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+# BIND 9 is the RFC 2136 server of the DNS-01 tests (test/support/bind.ts); dig reads what it serves.
+command -v named >/dev/null || missing+=(bind9)
+command -v dig >/dev/null || missing+=(bind9-dnsutils)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -25,4 +28,8 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/de
 # Debian's caddy package enables a system service on ports 80/443; the tests run their own Caddy only.
 if [[ " ${missing[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null; then
   $sudo systemctl disable --now caddy >/dev/null 2>&1 || true
+fi
+# Debian's bind9 package enables a system named on port 53; the tests run their own on loopback ports.
+if [[ " ${missing[*]} " == *" bind9 "* ]] && command -v systemctl >/dev/null; then
+  $sudo systemctl disable --now named >/dev/null 2>&1 || true
 fi
