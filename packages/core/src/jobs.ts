@@ -69,7 +69,13 @@ export class ObtainJobs {
       verb: renewal ? 'renewing' : 'obtaining',
       ...(renewal && { logFields: { reason: renewal.reason } }),
       listener: {
-        attempting: (attempt) => events.emit('cert_obtaining', { identifier: name, attempt }),
+        attempting: (attempt) =>
+          events.emit('cert_obtaining', {
+            identifier: name,
+            attempt,
+            renewal: Boolean(renewal),
+            ...(renewal && { reason: renewal.reason }),
+          }),
         failed: ({ error, attempt, retryingInMs }) =>
           events.emit('cert_failed', { identifier: name, error, attempt, retrying_in: retryingInMs / 1000 }),
         gaveUp: ({ error, attempts, elapsedMs }) =>
