@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bind, startBind } from '../../../test/support/bind.js';
 import { challtestsrvProvider } from '../../../test/support/dns-providers.js';
@@ -140,6 +141,25 @@ describe('rfc2136()', () => {
     for (const one of values) await provider.present(record, one);
     expect((await txtValues(parseServerAddress(bind.address), record)).sort()).toEqual(values.sort());
     for (const one of values) await provider.cleanup(record, one);
+  });
+
+  it('does not take an unsigned NOERROR for success (a forged or misrouted answer)', async () => {
+    const forger = createSocket('udp4');
+    forger.on('message', (request, peer) => {
+      // The request's header, turned into a NOERROR response with no TSIG record.
+      const answer = Buffer.from(request.subarray(0, 12));
+      answer.writeUInt16BE(0xa800, 2);
+      answer.fill(0, 4, 12);
+      forger.send(answer, peer.port, peer.address);
+    });
+    await new Promise<void>((resolve) => forger.bind(0, '127.0.0.1', resolve));
+    try {
+      const server = `127.0.0.1:${forger.address().port}`;
+      const failure = bindProvider({ server, zone: 'zone.test' }).present(nextRecord('zone.test'), value);
+      await expect(failure).rejects.toThrow('the server answered a signed request without a TSIG signature');
+    } finally {
+      forger.close();
+    }
   });
 
   it('fails with a timeout naming the server when nothing answers', async () => {
