@@ -146,7 +146,11 @@ export async function followCnames(
   }
 }
 
-/** The zone's authoritative servers: the NS names, each resolved to its addresses (port 53). */
+/**
+ * The zone's authoritative servers: one address (port 53) per NS name, IPv4 when it has one. One per name:
+ * a server is one server however many addresses it has, and a machine without IPv6 must not wait forever
+ * on an address it cannot reach.
+ */
 export async function authoritativeServers(
   zone: string,
   resolvers: readonly ServerAddress[],
@@ -158,14 +162,12 @@ export async function authoritativeServers(
   );
   const addresses = await Promise.all(
     names.map(async (host) => {
-      const [v4, v6] = await Promise.all(
-        [RR_TYPE.A, RR_TYPE.AAAA].map((type) =>
-          queryAny(resolvers, host, type, options).catch(() => undefined),
-        ),
-      );
-      return [...(v4?.answers ?? []), ...(v6?.answers ?? [])].flatMap((record) =>
-        addressOf(record.type, record.data),
-      );
+      for (const type of [RR_TYPE.A, RR_TYPE.AAAA]) {
+        const found = await queryAny(resolvers, host, type, options).catch(() => undefined);
+        const address = found?.answers.flatMap((record) => addressOf(record.type, record.data))[0];
+        if (address) return [address];
+      }
+      return [];
     }),
   );
   return [...new Set(addresses.flat())].map((host) => ({ host, port: 53 }));
