@@ -96,7 +96,8 @@ export async function findZone(
   const answer = await queryAny(servers, name, RR_TYPE.SOA, options);
   const soa = [...answer.answers, ...answer.authorities].find((record) => record.type === RR_TYPE.SOA);
   const wanted = canonicalName(name);
-  if (!soa || !(wanted === soa.name || wanted.endsWith(`.${soa.name}`) || soa.name === '')) return undefined;
+  // The root's SOA (what a resolver gives for a TLD that does not exist) is no zone anyone can write to.
+  if (!soa || soa.name === '' || !(wanted === soa.name || wanted.endsWith(`.${soa.name}`))) return undefined;
   return soa.name;
 }
 

@@ -2,6 +2,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
   canonicalName,
+  type DnsRecord,
   decodeMessage,
   encodeName,
   encodeRecord,
@@ -116,8 +117,27 @@ export function verifyResponse(
   const decoded = decodeMessage(response);
   const tsig = decoded.additionals.at(-1);
   if (!tsig || tsig.type !== RR_TYPE.TSIG) {
-    return { error: decoded.rcode === 0 ? unsigned() : 0 };
+    // An error answer may come unsigned (RFC 8945 §5.3.2); its RCODE says what went wrong.
+    if (decoded.rcode === 0)
+      throw new TsigError('the server answered a signed request without a TSIG signature');
+    return { error: 0 };
   }
+  try {
+    return checkTsig(response, decoded.additionals.length, tsig, key, requestMac, nowSeconds);
+  } catch (error) {
+    if (error instanceof RangeError) throw new TsigError('the answer carries a malformed TSIG record');
+    throw error;
+  }
+}
+
+function checkTsig(
+  response: Buffer,
+  additionalCount: number,
+  tsig: DnsRecord,
+  key: TsigKey,
+  requestMac: Buffer,
+  nowSeconds: number,
+): TsigResult {
   const reader = { offset: tsig.data.byteOffset - response.byteOffset };
   const algorithm = readName(response, reader);
   const fixed = response.subarray(reader.offset);
@@ -135,7 +155,7 @@ export function verifyResponse(
     throw new TsigError(`the answer is signed with key ${tsig.name} (${algorithm}), not ${key.name}`);
   }
   // The MAC covers the message as it was before the TSIG record was added: ARCOUNT one less, original ID.
-  const recordStart = tsigRecordStart(response, decoded.additionals.length);
+  const recordStart = tsigRecordStart(response, additionalCount);
   const unsignedPart = Buffer.from(response.subarray(0, recordStart));
   unsignedPart.writeUInt16BE(originalId, 0);
   unsignedPart.writeUInt16BE(unsignedPart.readUInt16BE(10) - 1, 10);
@@ -159,10 +179,6 @@ export function verifyResponse(
     );
   }
   return { error };
-}
-
-function unsigned(): never {
-  throw new TsigError('the server answered a signed request without a TSIG signature');
 }
 
 /** Where the last additional record (the TSIG) starts: walk the message record by record. */
