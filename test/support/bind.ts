@@ -104,7 +104,8 @@ async function run(name: string, dir: string, host: string, port: number, config
     cwd: dir,
     inheritEnv: false,
     notInstalledMessage: BIND_NOT_INSTALLED,
-    ready: [{ output: /\brunning\b/ }, { port, host }],
+    // "running" ends a line only once every zone is loaded ("running as: named …" comes first).
+    ready: [{ output: / running$/m }, { port, host }],
   });
 }
 
