@@ -210,7 +210,7 @@ function checkObjects(options: CertManagerOptions): void {
   optional(
     'challenges.dns01',
     challenges?.dns01,
-    (v) => typeof v === 'object' && v !== null,
+    (v) => isFunctionOf(v, 'present', 'cleanup'),
     'must be a DNS provider ({ present, cleanup })',
   );
 }
