@@ -44,6 +44,7 @@ const nonsense: Array<[string, CertManagerOptions]> = [
     'challenges.dnsPropagation.nameservers',
     { challenges: { dnsPropagation: { nameservers: ['ns:99999'] } } },
   ],
+  ['challenges.dns01', { challenges: { dns01: { present: async () => {} } as never } }],
   ['challenges.dnsPropagation.nameservers', { challenges: { dnsPropagation: { nameservers: [] } } }],
   ['challenges.dnsPropagation.timeoutMs', { challenges: { dnsPropagation: { timeoutMs: 0 } } }],
   ['defaultName', { defaultName: '*.*.example.com' }],
