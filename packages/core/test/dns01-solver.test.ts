@@ -104,6 +104,19 @@ describe('DNS-01 solver', () => {
     expect(bind.txt('misplaced._acme-challenge.timeout.zone.test')).toEqual([]);
   });
 
+  it('stops waiting when the attempt is aborted (the manager closes), and takes the value down', async () => {
+    const wrongName: DnsProvider = {
+      present: (fqdn, value) => provider.present(`aborted.${fqdn}`, value),
+      cleanup: (fqdn, value) => provider.cleanup(`aborted.${fqdn}`, value),
+    };
+    const stop = new AbortController();
+    const presented = { ...challenge('abort.zone.test'), signal: stop.signal };
+    const failure = solver(wrongName, 60_000).present(presented);
+    setTimeout(() => stop.abort(new Error('manager closed')), 200);
+    await expect(failure).rejects.toThrow('manager closed');
+    expect(bind.txt('aborted._acme-challenge.abort.zone.test')).toEqual([]);
+  });
+
   it('does not wait for a provider that confirms propagation itself', async () => {
     const confirming: DnsProvider = { ...writesNothing(), confirmsPropagation: true };
     const presented = challenge('confirmed.zone.test');

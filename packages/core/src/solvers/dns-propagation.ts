@@ -68,7 +68,7 @@ export async function waitForTxt(
   record: string,
   value: string,
   servers: readonly ServerAddress[],
-  options: DnsPropagationOptions & { logger: Logger },
+  options: DnsPropagationOptions & { logger: Logger; signal?: AbortSignal },
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_PROPAGATION_TIMEOUT_MS;
   const maxIntervalMs = options.maxIntervalMs ?? DEFAULT_MAX_INTERVAL_MS;
@@ -77,6 +77,7 @@ export async function waitForTxt(
   let missing = [...servers];
   let logged = false;
   for (;;) {
+    options.signal?.throwIfAborted();
     const seen = await Promise.all(
       missing.map((server) =>
         txtValues(server, record, { recursionDesired: false, timeoutMs: CHECK_TIMEOUT_MS }).then(
@@ -104,7 +105,7 @@ export async function waitForTxt(
       );
       logged = true;
     }
-    await sleep(Math.min(intervalMs, timeoutMs - elapsedMs));
+    await sleep(Math.min(intervalMs, timeoutMs - elapsedMs), options.signal);
     intervalMs = Math.min(intervalMs * 2, maxIntervalMs);
   }
 }

@@ -51,6 +51,7 @@ export class Dns01Solver implements ChallengeSolver {
       await waitForTxt(fqdn, value, await propagationServers(fqdn, propagation ?? {}), {
         ...propagation,
         logger: this.options.logger,
+        ...(challenge.signal ? { signal: challenge.signal } : {}),
       });
     } catch (error) {
       // The CA will never ask for this value now: take it down, as a cleanup after validation would.
