@@ -1,8 +1,6 @@
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bind, startBind } from '../../../test/support/bind.js';
-import { challtestsrvProvider } from '../../../test/support/dns-providers.js';
-import { type ChallTestSrv, startChallTestSrv } from '../../../test/support/pebble.js';
 import { freePort } from '../../../test/support/ports.js';
 import { parseServerAddress } from '../src/dns/exchange.js';
 import { txtValues } from '../src/dns/lookup.js';
@@ -12,27 +10,21 @@ import { type Rfc2136Options, rfc2136 } from '../src/solvers/rfc2136.js';
 import { runDnsProviderConformance } from './dns-provider-conformance.js';
 
 let bind: Bind;
-let challtestsrv: ChallTestSrv;
 let records = 0;
 
 beforeAll(async () => {
-  [bind, challtestsrv] = await Promise.all([
-    startBind({
-      zones: [{ name: 'zone.test' }, { name: 'sub.zone.test' }],
-      keys: [
-        {},
-        { name: 'sha384-key', algorithm: 'hmac-sha384' },
-        { name: 'sha512-key', algorithm: 'hmac-sha512' },
-        { name: 'no-grant', mayUpdate: false },
-      ],
-    }),
-    startChallTestSrv(),
-  ]);
+  bind = await startBind({
+    zones: [{ name: 'zone.test' }, { name: 'sub.zone.test' }],
+    keys: [
+      {},
+      { name: 'sha384-key', algorithm: 'hmac-sha384' },
+      { name: 'sha512-key', algorithm: 'hmac-sha512' },
+      { name: 'no-grant', mayUpdate: false },
+    ],
+  });
 });
 
-afterAll(async () => {
-  await Promise.all([bind?.stop(), challtestsrv?.stop()]);
-});
+afterAll(() => bind?.stop());
 
 const nextRecord = (zone: string) => `_acme-challenge.r${++records}.${zone}`;
 
@@ -55,14 +47,6 @@ runDnsProviderConformance('rfc2136() on BIND 9', () => ({
     provider: bindProvider({ keySecret: Buffer.from('not the secret').toString('base64') }),
     error: /TSIG BADSIG: key name or secret wrong/,
   },
-}));
-
-runDnsProviderConformance('challtestsrv', () => ({
-  provider: challtestsrvProvider(challtestsrv.managementUrl),
-  recordName: () => nextRecord('cts.test'),
-  served: (name) => txtValues(parseServerAddress(challtestsrv.dnsAddress), name),
-  nameservers: [challtestsrv.dnsAddress],
-  broken: { provider: challtestsrvProvider('http://127.0.0.1:1'), error: /ECONNREFUSED/ },
 }));
 
 describe('rfc2136()', () => {
