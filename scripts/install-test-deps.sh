@@ -14,6 +14,8 @@ command -v ip >/dev/null || missing+=(iproute2)
 # BIND 9 is the RFC 2136 server of the DNS-01 tests (test/support/bind.ts); dig reads what it serves.
 command -v named >/dev/null || missing+=(bind9)
 command -v dig >/dev/null || missing+=(bind9-dnsutils)
+# Knot DNS runs the same RFC 2136 provider suite, configured as docs/dns-01.md says.
+command -v knotd >/dev/null || missing+=(knot)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -29,7 +31,9 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/de
 if [[ " ${missing[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null; then
   $sudo systemctl disable --now caddy >/dev/null 2>&1 || true
 fi
-# Debian's bind9 package enables a system named on port 53; the tests run their own on loopback ports.
-if [[ " ${missing[*]} " == *" bind9 "* ]] && command -v systemctl >/dev/null; then
-  $sudo systemctl disable --now named >/dev/null 2>&1 || true
-fi
+# Debian's bind9 and knot packages enable a system DNS server on port 53; the tests run their own.
+for service in named:bind9 knot:knot; do
+  if [[ " ${missing[*]} " == *" ${service#*:} "* ]] && command -v systemctl >/dev/null; then
+    $sudo systemctl disable --now "${service%%:*}" >/dev/null 2>&1 || true
+  fi
+done

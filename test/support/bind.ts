@@ -219,7 +219,8 @@ async function listenOn(listen: BindListen): Promise<{ host: string; port: numbe
   return { host, port };
 }
 
-function dig(host: string, port: number, name: string, type = 'TXT'): string[] {
+/** What `dig` reads from a server: the values of `type` at `name` (TXT: each value's strings joined). */
+export function dig(host: string, port: number, name: string, type = 'TXT'): string[] {
   const result = spawnSync('dig', ['+short', '+norec', '-p', String(port), `@${host}`, type, name], {
     encoding: 'utf8',
   });

@@ -22,7 +22,11 @@ export type TsigAlgorithm = keyof typeof TSIG_ALGORITHMS;
 /** TSIG error codes (RFC 8945 §3) with what they mean for the person who configured the key. */
 export const TSIG_ERRORS: Readonly<Record<number, { name: string; meaning: string }>> = {
   16: { name: 'BADSIG', meaning: 'key name or secret wrong (the signature does not verify)' },
-  17: { name: 'BADKEY', meaning: 'key name or secret wrong (the server knows no such key)' },
+  17: {
+    name: 'BADKEY',
+    meaning:
+      'key name or secret wrong (the server knows no such key; Knot also answers so when its ACL denies)',
+  },
   18: { name: 'BADTIME', meaning: "this machine's clock and the server's differ by more than the fudge" },
   22: { name: 'BADTRUNC', meaning: 'the server refused a truncated signature' },
 };
