@@ -55,7 +55,7 @@ describe('rfc2136()', () => {
   it('says the key name or secret is wrong when BIND does not know the key (NOTAUTH, BADKEY)', async () => {
     const failure = bindProvider({ keyName: 'unknown-key' }).present(nextRecord('zone.test'), value);
     await expect(failure).rejects.toThrow(
-      /failed with NOTAUTH \(TSIG BADKEY: key name or secret wrong \(the server knows no such key\)\)/,
+      /failed with NOTAUTH \(TSIG BADKEY: key name or secret wrong \(the server knows no such key/,
     );
     await expect(failure).rejects.toMatchObject({ rcodeName: 'NOTAUTH', tsigErrorName: 'BADKEY' });
   });

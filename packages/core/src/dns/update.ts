@@ -16,7 +16,9 @@ import {
 
 /** What an UPDATE refusal most likely means, for the person who set the server up. */
 const RCODE_MEANINGS: Readonly<Record<number, string>> = {
-  [RCODE.REFUSED]: 'the key may not change this record (check the update-policy / allow-update)',
+  [RCODE.REFUSED]:
+    'the key may not change this record (check the update-policy / allow-update); ' +
+    'PowerDNS: the key name or secret is wrong, or the key is not in TSIG-ALLOW-DNSUPDATE',
   [RCODE.NOTAUTH]: 'the server is not authoritative for the zone, or does not accept this key',
   [RCODE.NOTZONE]: 'the record is not inside the zone',
 };
