@@ -13,6 +13,7 @@ import type { RenewalRequest } from './maintenance.js';
 import { type ObtainContext, type ObtainResult, obtainOnce } from './obtain.js';
 import { newPolicyState } from './policy.js';
 import { RetryJob, type RetrySchedule } from './retry.js';
+import type { StatusWriter } from './status.js';
 
 export interface ObtainJobsOptions {
   obtainContext: ObtainContext;
@@ -24,6 +25,8 @@ export interface ObtainJobsOptions {
   /** Where each new certificate goes, to be served. */
   cache: CertificateCache;
   events: CertManagerEmitter;
+  /** Where each outcome is recorded for the CLI and the other instances. */
+  status?: StatusWriter;
 }
 
 export class ObtainJobs {
@@ -70,16 +73,20 @@ export class ObtainJobs {
       ...(renewal && { logFields: { reason: renewal.reason } }),
       listener: {
         attempting: (attempt) => events.emit('cert_obtaining', { identifier: name, attempt }),
-        failed: ({ error, attempt, retryingInMs }) =>
-          events.emit('cert_failed', { identifier: name, error, attempt, retrying_in: retryingInMs / 1000 }),
-        gaveUp: ({ error, attempts, elapsedMs }) =>
+        failed: ({ error, attempt, retryingInMs }) => {
+          this.options.status?.failed(name, { error, attempt, atMs: this.options.clock.now(), retryingInMs });
+          events.emit('cert_failed', { identifier: name, error, attempt, retrying_in: retryingInMs / 1000 });
+        },
+        gaveUp: ({ error, attempts, elapsedMs }) => {
+          this.options.status?.failed(name, { error, attempt: attempts, atMs: this.options.clock.now() });
           events.emit('cert_giving_up', {
             identifier: name,
             error,
             attempts,
             elapsed: elapsedMs / 1000,
             retryable: !isNoRetry(error),
-          }),
+          });
+        },
       },
     });
     this.jobs.set(name, job);
@@ -93,6 +100,7 @@ export class ObtainJobs {
   private served(name: string, renewal: RenewalRequest | undefined, result: ObtainResult): void {
     const { cache, events } = this.options;
     cache.set(result.certificate);
+    this.options.status?.succeeded(name, result.certificate.info, this.options.clock.now());
     if (result.source === 'storage') return;
     const { issuerKey: issuer, info } = result.certificate;
     const obtained = { identifier: name, issuer, ca: result.ca };

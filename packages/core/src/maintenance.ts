@@ -12,6 +12,7 @@ import type { Issuer, IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
 import { maintenanceIntervalMs, type RenewalReason, renewalDecision } from './renewal.js';
 import { RenewalSchedule } from './renewal-schedule.js';
+import { readRenewalRequest } from './status.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
 import type { Storage } from './storage/storage.js';
@@ -32,6 +33,8 @@ export interface MaintenanceHost {
   /** Cuts the name's backoff wait short so its next attempt runs now; false when nothing was waiting. */
   hurry(name: string): boolean;
   issuer(key: string): Issuer | undefined;
+  /** Looks at the served certificate's time left (expiry warnings); called once per name and pass. */
+  checkExpiry?(name: string, certificate: CachedCertificate): void;
 }
 
 export interface RenewalRequest {
@@ -165,6 +168,7 @@ export class Maintenance {
       if (host.isBusy(name)) host.hurry(name);
     }
     if (!current) return nextPass(); // Nothing obtained yet: the obtain in flight (or its give-up) owns it.
+    host.checkExpiry?.(name, current);
     const issuer = host.issuer(current.issuerKey);
     const ari = host.isBusy(name)
       ? undefined
@@ -181,7 +185,8 @@ export class Maintenance {
       ]),
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
-    if (!decision.reason) {
+    const reason = decision.reason ?? (host.isBusy(name) ? undefined : await this.requested(name, current));
+    if (!reason) {
       // Looked at again next pass, not only when due: another instance's renewal must be picked up from
       // storage within a pass (the README's promise). A shared schedule in storage would lift this.
       return nextPass();
@@ -190,7 +195,7 @@ export class Maintenance {
       identifier: name,
       issuer: current.issuerKey,
       serial: current.info.serialNumber,
-      reason: decision.reason,
+      reason,
       expiration: new Date(current.info.notAfter).toISOString(),
       remaining: Math.round((current.info.notAfter - now) / 1000),
       ...(ari ? { ari_selected_time: new Date(ari.selectedTimeMs).toISOString() } : {}),
@@ -198,8 +203,8 @@ export class Maintenance {
     };
     if (host.isBusy(name)) {
       // Already renewing; in an emergency the backoff wait (up to hours) is cut short, once per certificate.
-      const urgent = decision.reason === 'emergency' || decision.reason === 'expired';
-      const key = `${current.info.serialNumber}:${decision.reason}`;
+      const urgent = reason === 'emergency' || reason === 'expired';
+      const key = `${current.info.serialNumber}:${reason}`;
       if (urgent && this.hurried.get(name) !== key && host.hurry(name)) {
         this.hurried.set(name, key);
         this.logger.error(
@@ -209,19 +214,25 @@ export class Maintenance {
       }
       return nextPass();
     }
-    if (decision.reason === 'expired') {
+    if (reason === 'expired') {
       this.logger.error(fields, 'certificate has expired; serving it until a new one arrives, renewing now');
-    } else if (decision.reason === 'emergency') {
+    } else if (reason === 'emergency') {
       this.logger.error(fields, 'certificate expires soon; emergency renewal');
     } else {
       this.logger.info(fields, 'certificate needs renewal');
     }
     host.renew(name, {
       replacing: current,
-      reason: decision.reason,
+      reason,
       ...(ari ? { ariCertificateId: ari.certificateId } : {}),
     });
     return nextPass();
+  }
+
+  /** A renewal asked for from outside (`autotls renew`/`revoke`) while this certificate is the one served. */
+  private async requested(name: string, current: CachedCertificate): Promise<RenewalReason | undefined> {
+    const request = await readRenewalRequest(this.options.storage, name);
+    return request?.serial === current.info.serialNumber ? request.reason : undefined;
   }
 }
 

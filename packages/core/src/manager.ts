@@ -15,6 +15,7 @@ import { concurrencyLimit, singleFlight } from './concurrency.js';
 import { type CertManagerOptions, type ManagerConfig, resolveConfig } from './config.js';
 import type { DnsResolver } from './dns-watch.js';
 import type { CertManagerEvents } from './events.js';
+import { ExpiryWarnings } from './expiry.js';
 import { answerHttpRequest, type HttpAnswerOptions, plainHttpHandler } from './http.js';
 import { letsEncrypt, zeroSSL } from './issuers/acme.js';
 import { internal } from './issuers/internal.js';
@@ -32,6 +33,7 @@ import { createSNICallback, type SNICallback } from './sni.js';
 import { Dns01Solver } from './solvers/dns01.js';
 import { Http01Solver, type HttpChallengeRequest, type HttpChallengeResponse } from './solvers/http01.js';
 import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
+import { StatusWriter } from './status.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
 import { openStorage, type Storage } from './storage/storage.js';
@@ -85,6 +87,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly limitLoading = concurrencyLimit(MANAGE_LOAD_CONCURRENCY);
   private readonly stop = new AbortController();
   private readonly maintenance: Maintenance;
+  private readonly status: StatusWriter;
+  private readonly expiryWarnings: ExpiryWarnings;
 
   constructor(options: CertManagerOptions = {}) {
     super();
@@ -125,6 +129,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       keyType: this.config.keyType,
       signal: this.stop.signal,
     };
+    this.status = new StatusWriter(this.storage, this.logger, this.config.renewal.windowRatio);
+    this.expiryWarnings = new ExpiryWarnings(this.clock, this.logger.child({ logger: 'tls.expiry' }), this);
     this.jobs = new ObtainJobs({
       obtainContext,
       schedule: this.config.retry,
@@ -134,6 +140,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       logger: this.logger,
       cache: this.cache,
       events: this,
+      status: this.status,
     });
     if (this.config.onDemand) {
       const logger = this.logger.child({ logger: 'tls.on_demand' });
@@ -228,12 +235,18 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     return cached && { ...cached.info, issuerKey: cached.issuerKey };
   }
 
+  /** Every name under management (the configured domains once `manage()` ran, on-demand names once asked). */
+  managedNames(): string[] {
+    return [...this.managed];
+  }
+
   /** Stops background work and releases held locks. Cached certificates keep being served. */
   async close(): Promise<void> {
     await this.maintenance.stop();
     this.stop.abort(new Error('certificate manager closed'));
     if (this.resolver instanceof Resolver) this.resolver.cancel();
     await this.jobs.settled();
+    await this.status.flushed();
     await this.locker.close();
     for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
   }
@@ -336,6 +349,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       renew: (name, renewal) => this.jobs.start(name, renewal),
       hurry: (name) => this.jobs.get(name)?.hurry() ?? false,
       issuer: (key) => [...this.issuers, this.internalIssuer].find((issuer) => issuer.key === key),
+      checkExpiry: (name, certificate) => this.expiryWarnings.check(name, certificate),
     };
   }
 
