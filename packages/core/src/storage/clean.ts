@@ -111,7 +111,7 @@ interface ListableStore {
  * The entries under `prefixes`, read through the store's own iterator (Keyv 5 wires `keyv.iterator` only for
  * some adapters). A corrupt entry is skipped, not fatal. `undefined` when the store cannot list.
  */
-async function listEntries(
+export async function listEntries(
   storage: Storage,
   prefixes: string[],
 ): Promise<Array<[string, unknown]> | undefined> {
