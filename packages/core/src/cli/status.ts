@@ -47,8 +47,8 @@ export async function statusRows(storage: Storage): Promise<StatusRow[]> {
   if (!entries) throw new Error('this storage cannot list its entries');
   const byName = new Map<string, Found>();
   const found = (name: string) => {
-    let entry = byName.get(name);
-    if (!entry) byName.set(name, (entry = { ari: [] }));
+    const entry = byName.get(name) ?? { ari: [] };
+    byName.set(name, entry);
     return entry;
   };
   for (const [key, value] of entries) {
