@@ -72,7 +72,13 @@ export class ObtainJobs {
       verb: renewal ? 'renewing' : 'obtaining',
       ...(renewal && { logFields: { reason: renewal.reason } }),
       listener: {
-        attempting: (attempt) => events.emit('cert_obtaining', { identifier: name, attempt }),
+        attempting: (attempt) =>
+          events.emit('cert_obtaining', {
+            identifier: name,
+            attempt,
+            renewal: Boolean(renewal),
+            ...(renewal && { reason: renewal.reason }),
+          }),
         failed: ({ error, attempt, retryingInMs }) => {
           this.options.status?.failed(name, { error, attempt, atMs: this.options.clock.now(), retryingInMs });
           events.emit('cert_failed', { identifier: name, error, attempt, retrying_in: retryingInMs / 1000 });
