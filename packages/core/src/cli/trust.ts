@@ -56,7 +56,7 @@ async function systemStore(file: string, pem: string, install: boolean): Promise
       const target = path.join(directory, `${TRUST_NAME}.crt`);
       if (install) await writeFile(target, pem, { mode: 0o644 });
       else await unlink(target).catch(() => {});
-      run(update, update === 'update-ca-certificates' ? ['--fresh'] : []);
+      run(update, []);
       return `${verb} the system store (${target})`;
     }
     return 'system store: skipped (no known trust store on this system)';
