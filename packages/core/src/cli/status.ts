@@ -20,6 +20,8 @@ export interface StatusRow {
   serial?: string;
   /** When it is due for renewal (the ARI selected time when earlier); inside the certificate's lifetime. */
   renewalAt?: string;
+  /** The CA's suggested renewal window (ARI, RFC 9773) for this certificate, when it offers one. */
+  ariWindow?: { start: string; end: string };
   /** Set while `autotls renew`/`revoke` waits for the app's next maintenance pass. */
   renewalRequested?: boolean;
   failedAttempts?: number;
@@ -95,6 +97,7 @@ function row(name: string, { certificate, status, ari, request }: Found): Status
         notAfter: iso(info.notAfter),
         serial: info.serialNumber,
         renewalAt: iso(renewalAtMs(info, status, ari)),
+        ...ariWindowOf(info, ari),
         ...(request?.serial === info.serialNumber && { renewalRequested: true }),
       }),
     ...failing,
@@ -120,6 +123,13 @@ function renewalAtMs(
     .map((record) => record.selectedTimeMs);
   const dueMs = Math.min(ratioMs, ...selected);
   return Math.min(Math.max(dueMs, info.notBefore), info.notAfter);
+}
+
+function ariWindowOf(info: CertificateInfo, ari: StoredRenewalInfo[]): Pick<StatusRow, 'ariWindow'> {
+  const record = ari.find((candidate) => candidate.certificateNotAfterMs === info.notAfter);
+  if (!record) return {};
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return { ariWindow: { start: iso(record.windowStartMs), end: iso(record.windowEndMs) } };
 }
 
 function certificateInfo(record: StoredCertificate): CertificateInfo | undefined {
