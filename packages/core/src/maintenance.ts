@@ -34,8 +34,8 @@ export interface MaintenanceHost {
   /** Cuts the name's backoff wait short so its next attempt runs now; false when nothing was waiting. */
   hurry(name: string): boolean;
   issuer(key: string): Issuer | undefined;
-  /** Looks at the served certificate's time left (expiry warnings); called once per name and pass. */
-  checkExpiry?(name: string, certificate: CachedCertificate): void;
+  /** What a pass saw of a name: the served certificate and when it is due (ARI included), for monitoring. */
+  looked?(name: string, certificate: CachedCertificate, renewalDueAtMs: number): void;
 }
 
 export interface RenewalRequest {
@@ -160,7 +160,6 @@ export class Maintenance {
     const nextPass = clock.now() + this.intervalMs();
     const current = await this.adoptNewerStored(name);
     if (!current) return nextPass; // Nothing obtained yet: the obtain in flight (or its give-up) owns it.
-    host.checkExpiry?.(name, current);
     const issuer = host.issuer(current.issuerKey);
     const ari = host.isBusy(name)
       ? undefined
@@ -173,6 +172,7 @@ export class Maintenance {
       checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [lifetimeMs]),
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
+    host.looked?.(name, current, decision.dueAtMs);
     // Looked at again next pass even when not due: another instance's renewal must be picked up from
     // storage within a pass (the README's promise). A shared schedule in storage would lift this.
     const reason = decision.reason ?? (host.isBusy(name) ? undefined : await this.requested(name, current));

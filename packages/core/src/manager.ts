@@ -81,6 +81,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly maintenance: Maintenance;
   private readonly status: StatusWriter;
   private readonly expiryWarnings: ExpiryWarnings;
+  /** Name → when its served certificate is due for renewal (ARI included), as the last maintenance pass saw. */
+  private readonly renewalDueAt = new Map<string, { serial: string; atMs: number }>();
 
   constructor(options: CertManagerOptions = {}) {
     super();
@@ -217,6 +219,16 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     return cached && { ...cached.info, issuerKey: cached.issuerKey };
   }
 
+  /**
+   * When `name`'s served certificate is due for renewal (ms since the epoch): the ARI selected time when
+   * earlier than the lifetime ratio, as the last maintenance pass saw it; `undefined` before one saw it.
+   */
+  renewalAt(name: string): number | undefined {
+    const normalized = normalizeName(name);
+    const due = this.renewalDueAt.get(normalized);
+    return due?.serial === this.cache.get(normalized)?.info.serialNumber ? due?.atMs : undefined;
+  }
+
   /** Every name under management (the configured domains once `manage()` ran, on-demand names once asked). */
   managedNames(): string[] {
     return this.managed.all();
@@ -272,7 +284,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       renew: (name, renewal) => this.jobs.start(name, renewal),
       hurry: (name) => this.jobs.get(name)?.hurry() ?? false,
       issuer: (key) => [...this.issuers, this.internalIssuer].find((issuer) => issuer.key === key),
-      checkExpiry: (name, certificate) => this.expiryWarnings.check(name, certificate),
+      looked: (name, certificate, renewalDueAtMs) => {
+        this.renewalDueAt.set(name, { serial: certificate.info.serialNumber, atMs: renewalDueAtMs });
+        this.expiryWarnings.check(name, certificate);
+      },
     };
   }
 

@@ -69,7 +69,7 @@ export function registerMetrics(manager: CertManager, options: RegisterMetricsOp
   new Gauge(
     named({
       name: 'certificate_renewal_timestamp_seconds',
-      help: 'When the certificate is due for renewal by its lifetime, in seconds since the epoch.',
+      help: 'When the certificate is due for renewal (the ARI time when earlier), in seconds since the epoch.',
       labelNames: ['name', 'issuer'] as const,
       registers,
       collect() {
@@ -77,7 +77,8 @@ export function registerMetrics(manager: CertManager, options: RegisterMetricsOp
         for (const { name, certificate } of served()) {
           if (!certificate) continue;
           const lifetimeMs = certificate.notAfter - certificate.notBefore;
-          const dueMs = certificate.notAfter - lifetimeMs * windowRatio;
+          const ratioDueMs = certificate.notAfter - lifetimeMs * windowRatio;
+          const dueMs = Math.min(manager.renewalAt(name) ?? ratioDueMs, ratioDueMs);
           this.set({ name, issuer: certificate.issuerKey }, Math.round(dueMs) / 1000);
         }
       },
