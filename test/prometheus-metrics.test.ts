@@ -182,6 +182,9 @@ describe('registerMetrics(manager, { registry })', () => {
     const messages: Array<{ ca: string; endpoint: string; status: number; durationMs: number }> = [];
     const listener = (message: unknown) => messages.push(message as (typeof messages)[number]);
     diagnosticsChannel.subscribe('autotls:acme:request', listener);
+    const served: Array<{ identifier: string; serial: string; notAfter: number }> = [];
+    const onServed = (message: unknown) => served.push(message as (typeof served)[number]);
+    diagnosticsChannel.subscribe('autotls:certificate:served', onServed);
     const { ca } = cas.pebbles;
     const manager = new CertManager({
       issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem, challenges: ['http-01'] })],
@@ -189,17 +192,27 @@ describe('registerMetrics(manager, { registry })', () => {
       logger: silentLogger,
     });
     const servers = await serve(manager, httpPort);
+    let certificate: ReturnType<typeof manager.getCertificate>;
     try {
       await manager.manage(['channel.example.test']);
       await manager.ready(['channel.example.test']);
+      certificate = manager.getCertificate('channel.example.test');
     } finally {
       diagnosticsChannel.unsubscribe('autotls:acme:request', listener);
+      diagnosticsChannel.unsubscribe('autotls:certificate:served', onServed);
       await servers.close();
       await manager.close();
     }
     expect(messages).toContainEqual(
       expect.objectContaining({ ca: ca.directoryUrl, endpoint: 'newOrder', status: 201 }),
     );
+    expect(served).toEqual([
+      expect.objectContaining({
+        identifier: 'channel.example.test',
+        serial: certificate?.serialNumber,
+        notAfter: certificate?.notAfter,
+      }),
+    ]);
     // Order, authorization and certificate URLs carry ids; the endpoint label never does.
     expect(messages.every((message) => !/[0-9]/.test(message.endpoint.replace(/^\/$/, '')))).toBe(true);
   });

@@ -28,6 +28,17 @@ export interface RateLimiterWaitMessage {
   waitMs: number;
 }
 
+/** A certificate this process obtained or renewed and now serves: the figures of the certificate gauges. */
+export interface CertificateServedMessage {
+  identifier: string;
+  issuer: string;
+  serial: string;
+  /** ms since the epoch. */
+  notBefore: number;
+  notAfter: number;
+  renewal: boolean;
+}
+
 export interface CertificateExpiringMessage {
   identifier: string;
   notAfter: string;
@@ -38,6 +49,7 @@ export const diagnosticsChannels = {
   acmeRequest: diagnosticsChannel.channel('autotls:acme:request'),
   obtainFailure: diagnosticsChannel.channel('autotls:obtain:failure'),
   rateLimiterWait: diagnosticsChannel.channel('autotls:ratelimit:wait'),
+  certificateServed: diagnosticsChannel.channel('autotls:certificate:served'),
   certificateExpiring: diagnosticsChannel.channel('autotls:certificate:expiring'),
 };
 
@@ -52,6 +64,11 @@ export function publishObtainFailure(message: ObtainFailureMessage): void {
 export function publishRateLimiterWait(message: RateLimiterWaitMessage): void {
   if (diagnosticsChannels.rateLimiterWait.hasSubscribers)
     diagnosticsChannels.rateLimiterWait.publish(message);
+}
+
+export function publishCertificateServed(message: CertificateServedMessage): void {
+  if (diagnosticsChannels.certificateServed.hasSubscribers)
+    diagnosticsChannels.certificateServed.publish(message);
 }
 
 export function publishCertificateExpiring(message: CertificateExpiringMessage): void {

@@ -15,6 +15,7 @@ export { type CertManagerOptions, KEY_TYPES, type ManagerConfig, resolveConfig }
 export {
   type AcmeRequestMessage,
   type CertificateExpiringMessage,
+  type CertificateServedMessage,
   diagnosticsChannels,
   type ObtainFailureMessage,
   type RateLimiterWaitMessage,

@@ -5,6 +5,7 @@
 import { renewalRetryDelayMs } from './backoff.js';
 import type { CertificateCache } from './cache.js';
 import type { Clock } from './clock.js';
+import { publishCertificateServed } from './diagnostics.js';
 import type { DnsResolver } from './dns-watch.js';
 import { isNoRetry } from './errors.js';
 import type { CertManagerEmitter } from './events.js';
@@ -110,6 +111,15 @@ export class ObtainJobs {
     if (result.source === 'storage') return;
     const { issuerKey: issuer, info } = result.certificate;
     const obtained = { identifier: name, issuer, ca: result.ca };
+    const { notBefore, notAfter, serialNumber: serial } = info;
+    publishCertificateServed({
+      identifier: name,
+      issuer,
+      serial,
+      notBefore,
+      notAfter,
+      renewal: Boolean(renewal),
+    });
     events.emit('cert_obtained', { ...obtained, renewal: Boolean(renewal) || result.replacedStored });
     if (renewal) {
       const serials = { old_serial: renewal.replacing.info.serialNumber, serial: info.serialNumber };
