@@ -106,7 +106,8 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`autotls: ${message}\n`);
+    // Our own errors may carry the usage; anything else is cut to its first line (no stack, no dump).
+    process.stderr.write(`autotls: ${error instanceof CliError ? message : message.split('\n')[0]}\n`);
     process.exitCode = error instanceof CliError ? error.exitCode : 1;
   },
 );
