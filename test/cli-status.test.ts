@@ -117,6 +117,12 @@ describe('autotls status', () => {
     expect(row?.lastError).toBeUndefined();
   });
 
+  it('without --storage reads the library’s default, $AUTOTLS_DATA', async () => {
+    const result = await autotls(['status', '--json'], { AUTOTLS_DATA: storage });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual(await statusJson(storage));
+  });
+
   it('prints a table with the name and its expiry in days', async () => {
     const result = await autotls(['status', '--storage', storage]);
     expect(result.code).toBe(0);
