@@ -11,6 +11,9 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v caddy >/dev/null || missing+=(caddy)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+# `autotls trust` is tested against a copy of the system store and an NSS database (test/cli-trust.test.ts).
+command -v update-ca-certificates >/dev/null || missing+=(ca-certificates)
+command -v certutil >/dev/null || missing+=(libnss3-tools)
 # BIND 9 is the RFC 2136 server of the DNS-01 tests (test/support/bind.ts); dig reads what it serves.
 command -v named >/dev/null || missing+=(bind9)
 command -v dig >/dev/null || missing+=(bind9-dnsutils)
