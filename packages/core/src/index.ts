@@ -12,7 +12,6 @@ export type { CachedCertificate } from './cache.js';
 export { type CertificateInfo, readCertificateInfo } from './certificates.js';
 export type { Clock } from './clock.js';
 export { type CertManagerOptions, KEY_TYPES, type ManagerConfig, resolveConfig } from './config.js';
-export { DnsUpdateError } from './dns/update.js';
 export {
   type AcmeRequestMessage,
   type CertificateExpiringMessage,
@@ -21,6 +20,8 @@ export {
   type ObtainFailureMessage,
   type RateLimiterWaitMessage,
 } from './diagnostics.js';
+export { CnameChainError } from './dns/lookup.js';
+export { DnsUpdateError } from './dns/update.js';
 export type { DnsResolver } from './dns-watch.js';
 export { ConfigurationError, isNoRetry, NoRetryError } from './errors.js';
 export { EXPIRY_WARNING_RATIO } from './expiry.js';

@@ -1,5 +1,5 @@
 /** @module DNS-01: a TXT record at `_acme-challenge.<name>` through the user's DNS provider (needed for wildcards). */
-import { parseServerAddress } from '../dns/exchange.js';
+import { formatServerAddress, parseServerAddress } from '../dns/exchange.js';
 import { CnameChainError, findZone, followCnames, systemResolvers } from '../dns/lookup.js';
 import type { ChallengeSolver, PresentedChallenge } from '../issuers/issuer.js';
 import type { Logger } from '../log.js';
@@ -72,7 +72,15 @@ export class Dns01Solver implements ChallengeSolver {
   private async target(record: string): Promise<string> {
     const given = this.options.propagation ? this.options.propagation.nameservers : undefined;
     const servers = given?.length ? given.map(parseServerAddress) : systemResolvers();
-    const { target, chain } = await followCnames(record, servers);
+    const { target, chain } = await followCnames(record, servers).catch((error: unknown) => {
+      if (error instanceof CnameChainError) throw error;
+      const asked = servers.map(formatServerAddress).join(', ');
+      throw new Error(
+        `DNS-01: could not look up ${record} (CNAME) at ${asked}: ${(error as Error).message}; ` +
+          'challenges.dnsPropagation.nameservers names the servers to ask instead',
+        { cause: error },
+      );
+    });
     if (chain.length === 1) return record;
     const zone = await findZone(target, servers).catch(() => undefined);
     if (zone === undefined) {
