@@ -1,4 +1,6 @@
+import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import tls from 'node:tls';
 import {
   acme,
   CertManager,
@@ -6,8 +8,13 @@ import {
   type CertManagerOptions,
   type DnsProvider,
   rfc2136,
+  Storage,
 } from '@autotls/core';
+import { Keyv } from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../packages/core/src/clock.js';
+import { RateLimiters } from '../packages/core/src/ratelimit.js';
+import { Dns01Solver } from '../packages/core/src/solvers/dns01.js';
 import { type Bind, type BindResolver, startBind, startBindResolver } from './support/bind.js';
 import { captureLogger } from './support/logs.js';
 import { type Pebble, startPebble } from './support/pebble.js';
@@ -102,6 +109,35 @@ describe('DNS-01 through rfc2136() on BIND 9, validated by Pebble', () => {
       expect(bind.txt('_acme-challenge.zone.test')).toEqual([]);
     } finally {
       await close();
+    }
+  });
+
+  it('obtains one certificate for *.zone.test and zone.test in one order (two authorizations, one TXT name)', async () => {
+    const logger = captureLogger();
+    const solver = new Dns01Solver(provider(), { logger, propagation: { nameservers: [bind.address] } });
+    const issued = await acme({ directoryUrl: pebble.directoryUrl, ca: pebble.caPem }).issue(
+      { names: ['*.zone.test', 'zone.test'], keyType: 'ecdsa-p256' },
+      {
+        storage: new Storage(new Keyv()),
+        logger,
+        clock: systemClock,
+        solvers: new Map([['dns-01', solver]]),
+        rateLimiters: new RateLimiters({}, systemClock),
+      },
+    );
+    const server = tls.createServer({ cert: issued.certificatePem, key: issued.privateKeyPem });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const root = await pebble.rootPem();
+      for (const servername of ['zone.test', 'a.zone.test']) {
+        const { authorized, cert } = await handshake(port, servername, root);
+        expect(authorized).toBe(true);
+        expect(cert.subjectaltname).toBe('DNS:*.zone.test, DNS:zone.test');
+      }
+      expect(bind.txt('_acme-challenge.zone.test')).toEqual([]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
