@@ -14,6 +14,7 @@ import { maintenanceIntervalMs, type RenewalReason, renewalDecision } from './re
 import { RenewalSchedule } from './renewal-schedule.js';
 import { RenewalStarter } from './renewal-start.js';
 import { SharedSchedule } from './shared-schedule.js';
+import { readRenewalRequest } from './status.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
 import type { ScheduleIndex, ScheduleTimes } from './storage/schedule-index.js';
@@ -38,6 +39,8 @@ export interface MaintenanceHost {
   /** Cuts the name's backoff wait short so its next attempt runs now; false when nothing was waiting. */
   hurry(name: string): boolean;
   issuer(key: string): Issuer | undefined;
+  /** What a pass saw of a name: the served certificate and when it is due (ARI included), for monitoring. */
+  looked?(name: string, certificate: CachedCertificate, renewalDueAtMs: number): void;
 }
 
 export interface RenewalRequest {
@@ -192,8 +195,10 @@ export class Maintenance {
       checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [lifetimeMs]),
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
-    if (decision.reason) {
-      const renewal = this.renewals.start({ name, current, reason: decision.reason, ari, nowMs });
+    host.looked?.(name, current, decision.dueAtMs);
+    const reason = decision.reason ?? (host.isBusy(name) ? undefined : await this.requested(name, current));
+    if (reason) {
+      const renewal = this.renewals.start({ name, current, reason, ari, nowMs });
       // The next pass puts the new certificate's time in the shared schedule, where other instances see it.
       const lookAgain = () => this.schedule.has(name) && this.schedule.soon(name);
       renewal?.then(lookAgain, lookAgain);
@@ -203,6 +208,12 @@ export class Maintenance {
     if (!this.shared.enabled) return nextPass;
     const dueAtMs = Math.min(decision.dueAtMs, ari?.nextCheckMs ?? Number.POSITIVE_INFINITY);
     return Math.max(this.shared.record(name, current.info.serialNumber, dueAtMs, nowMs), nextPass);
+  }
+
+  /** A renewal asked for from outside (`autotls renew`/`revoke`) while this certificate is the one served. */
+  private async requested(name: string, current: CachedCertificate): Promise<RenewalReason | undefined> {
+    const request = await readRenewalRequest(this.options.storage, name);
+    return request?.serial === current.info.serialNumber ? request.reason : undefined;
   }
 
   /**

@@ -18,3 +18,18 @@ export function openScheduleIndex(storage: Storage): ScheduleIndex | undefined {
   if (client) return new RedisScheduleIndex(client.duplicate(), storage.keyv.namespace ?? '');
   return undefined;
 }
+
+/**
+ * Moves `name` to `atMs` in the storage's shared schedule, for every running instance to look at it then
+ * (the CLI's renewal request); nothing without a schedule, whose instances look at every name every pass.
+ */
+export async function rescheduleInStorage(storage: Storage, name: string, atMs: number): Promise<void> {
+  const index = openScheduleIndex(storage);
+  if (!index) return;
+  try {
+    // A serial no certificate has, so every instance sees the entry as moved.
+    await index.write(new Map([[name, { atMs, serial: `requested-${atMs}` }]]));
+  } finally {
+    await index.close();
+  }
+}
