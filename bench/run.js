@@ -9,13 +9,14 @@ import { parseArgs } from 'node:util';
 import { caddyInstalled } from './lib/caddy.js';
 import { environment } from './lib/environment.js';
 import { ms, printTable, row, writeResults } from './lib/report.js';
+import * as cluster from './scenarios/cluster.js';
 import * as first from './scenarios/first-certificate.js';
 import * as handshakes from './scenarios/handshakes.js';
 import * as many from './scenarios/many-names.js';
 import * as onDemand from './scenarios/on-demand.js';
 import * as scale from './scenarios/scale.js';
 
-const scenarios = { first, handshakes, scale, many, 'on-demand': onDemand };
+const scenarios = { first, handshakes, scale, many, 'on-demand': onDemand, cluster };
 
 const { values: args } = parseArgs({
   options: {
