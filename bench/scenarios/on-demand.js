@@ -4,6 +4,7 @@
  * endpoint) on the same Pebble, with HTTP-01 and with TLS-ALPN-01; then 50 concurrent handshakes for one
  * new name past autotls's new-name limit (one order expected, all 50 served).
  */
+import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -106,10 +107,70 @@ function timedHandshake(port, servername) {
   });
 }
 
-async function sequential(port, list) {
+async function sequential(port, list, spans = []) {
   const samples = [];
-  for (const name of list) samples.push(await timedHandshake(port, name));
+  for (const name of list) {
+    const startMs = performance.now();
+    samples.push(await timedHandshake(port, name));
+    spans.push({ startMs, endMs: performance.now() });
+  }
   return samples;
+}
+
+/** Every request to the CA while `run` goes: route, when it left and when its answer was read (ms). */
+async function caRequestsDuring(pebble, run) {
+  const started = new Map();
+  const requests = [];
+  const host = `127.0.0.1:${pebble.port}`;
+  const onStart = ({ request }) => {
+    if (request.getHeader('host') === host) started.set(request, performance.now());
+  };
+  const onFinish = ({ request }) => {
+    const startMs = started.get(request);
+    if (startMs === undefined) return;
+    const route = request.path.split('/')[1] ?? '';
+    requests.push({ route, startMs, endMs: performance.now() });
+  };
+  diagnostics.subscribe('http.client.request.start', onStart);
+  diagnostics.subscribe('http.client.response.finish', onFinish);
+  try {
+    return { result: await run(), requests };
+  } finally {
+    diagnostics.unsubscribe('http.client.request.start', onStart);
+    diagnostics.unsubscribe('http.client.response.finish', onFinish);
+  }
+}
+
+/**
+ * Where one certificate's handshake time goes, median over the names: each request to the CA (its round
+ * trip) and the time between them (ours, or the CA validating), from the ClientHello to the handshake done.
+ */
+function breakdown(spans, requests) {
+  const perName = spans.map(({ startMs, endMs }) => {
+    const own = requests
+      .filter((r) => r.startMs >= startMs && r.endMs <= endMs)
+      .sort((a, b) => a.startMs - b.startMs);
+    const steps = [];
+    let at = startMs;
+    for (const request of own) {
+      steps.push({ step: `before ${request.route}`, ms: request.startMs - at });
+      steps.push({ step: request.route, ms: request.endMs - request.startMs });
+      at = request.endMs;
+    }
+    steps.push({ step: 'after the last request', ms: endMs - at });
+    return steps;
+  });
+  const shape = perName[0]?.map((step) => step.step).join(',');
+  if (!perName.every((steps) => steps.map((step) => step.step).join(',') === shape)) {
+    return { consistent: false };
+  }
+  return {
+    consistent: true,
+    steps: perName[0].map(({ step }, i) => ({
+      step,
+      medianMs: summarize(perName.map((s) => s[i].ms)).median,
+    })),
+  };
 }
 
 async function autotlsRun(pebble, askUrl, challenge, list, pauseMs) {
@@ -125,10 +186,15 @@ async function autotlsRun(pebble, askUrl, challenge, list, pauseMs) {
     // The account is registered by a first name not counted, as in the `first` scenario's steady state.
     await timedHandshake(pebble.tlsPort, `warm-${list[0]}`);
     await delay(pauseMs);
-    const requests = await pebbleRequestsDuring(pebble, () => sequential(pebble.tlsPort, list));
+    const spans = [];
+    const timeline = await caRequestsDuring(pebble, () =>
+      pebbleRequestsDuring(pebble, () => sequential(pebble.tlsPort, list, spans)),
+    );
+    const requests = timeline.result;
     return {
       handshakeMs: summarize(requests.result),
       obtainMs: summarize(obtainMs.slice(1)),
+      whereTimeGoes: breakdown(spans, timeline.requests),
       samplesMs: requests.result,
       requestsPerCertificate: requests.total / list.length,
       requestsByRoute: requests.byRoute,

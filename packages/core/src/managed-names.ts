@@ -40,6 +40,8 @@ export class ManagedNames {
   /** Names whose `manage()` is still reading storage. */
   private readonly loading = singleFlight<string, void>();
   private readonly limitLoading = concurrencyLimit(MANAGE_LOAD_CONCURRENCY);
+  /** `manage()` batches still reading the shared schedule. */
+  private readonly registering = new Set<Promise<unknown>>();
 
   constructor(private readonly options: ManagedNamesOptions) {}
 
@@ -52,30 +54,52 @@ export class ManagedNames {
   }
 
   /**
-   * Serves `name`'s stored certificate, or starts obtaining one; resolves once storage was read. A new name
-   * the shared schedule (`indexed`) has, not yet due, is not read now: its first handshake reads it, so
-   * 100,000 names start without 100,000 reads and memory follows the cache, not the names.
+   * Serves each name's stored certificate, or starts obtaining one; resolves once storage was read. A new
+   * name the shared schedule has, not yet due, is not read now: its first handshake reads it, so 100,000
+   * names start without 100,000 reads and memory follows the cache, not the names.
    */
-  manage(name: string, indexed?: Promise<ScheduleTimes | undefined>): Promise<void> {
-    const added = !this.names.has(name);
-    // Managed at once: a handshake for it while the schedule is read is served from storage.
-    this.names.add(name);
-    // Recorded before the first await, so concurrent manage() and ready() calls see the same work.
-    return this.loading(name, async () => {
-      if (added) {
-        const indexedAtMs = (await indexed)?.get(name)?.atMs;
-        if (indexedAtMs !== undefined && indexedAtMs > this.options.clock.now()) {
-          return this.options.onIndexed(name, indexedAtMs);
-        }
-        this.options.onManaged(name);
-      }
-      return this.limitLoading(() => this.loadOrObtain(name));
+  manage(names: Iterable<string>, readSchedule: () => Promise<ScheduleTimes | undefined>): Promise<void> {
+    const added = new Set<string>();
+    for (const name of names) if (!this.names.has(name)) added.add(name);
+    // Managed at once: a handshake for one of them while the schedule is read is served from storage.
+    for (const name of added) this.names.add(name);
+    const schedule = added.size > 0 ? readSchedule() : Promise.resolve(undefined);
+    const registering = this.register(names, added, schedule);
+    // Until its reads are registered, ready() waits for the batch instead.
+    this.registering.add(registering);
+    const forget = () => this.registering.delete(registering);
+    registering.then(forget, forget);
+    return registering.then(async (reads) => {
+      await Promise.all(reads);
     });
   }
 
-  /** The storage read `manage(name)` started, while it runs. */
-  loaded(name: string): Promise<void> | undefined {
-    return this.loading.pending(name);
+  private async register(
+    names: Iterable<string>,
+    added: Set<string>,
+    schedule: Promise<ScheduleTimes | undefined>,
+  ): Promise<Array<Promise<void>>> {
+    const times = await schedule;
+    const nowMs = this.options.clock.now();
+    const reads: Array<Promise<void>> = [];
+    for (const name of names) {
+      if (added.has(name)) {
+        const indexedAtMs = times?.get(name)?.atMs;
+        if (indexedAtMs !== undefined && indexedAtMs > nowMs) {
+          this.options.onIndexed(name, indexedAtMs);
+          continue;
+        }
+        this.options.onManaged(name);
+      }
+      reads.push(this.loading(name, () => this.limitLoading(() => this.loadOrObtain(name))));
+    }
+    return reads;
+  }
+
+  /** The storage read `manage()` started for `name`, while it runs. */
+  async loaded(name: string): Promise<void> {
+    if (this.registering.size > 0) await Promise.allSettled([...this.registering]);
+    await this.loading.pending(name);
   }
 
   /**

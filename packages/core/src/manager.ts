@@ -151,8 +151,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
    */
   async manage(names: string[] = []): Promise<void> {
     const normalized = new Set([...this.config.domains, ...names.map(normalizeName)]);
-    const indexed = this.maintenance.indexedTimes();
-    await Promise.all([...normalized].map((name) => this.managed.manage(name, indexed)));
+    await this.managed.manage(normalized, () => this.maintenance.indexedTimes());
     if (!this.stop.signal.aborted) this.maintenance.start();
   }
 
