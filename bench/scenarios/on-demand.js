@@ -160,15 +160,19 @@ function breakdown(spans, requests) {
     steps.push({ step: 'after the last request', ms: endMs - at });
     return steps;
   });
-  const shape = perName[0]?.map((step) => step.step).join(',');
-  if (!perName.every((steps) => steps.map((step) => step.step).join(',') === shape)) {
-    return { consistent: false };
+  // Names whose requests came in the same order (an extra poll changes it); the most common order is shown.
+  const shapes = new Map();
+  for (const steps of perName) {
+    const shape = steps.map((step) => step.step).join(',');
+    shapes.set(shape, [...(shapes.get(shape) ?? []), steps]);
   }
+  const common = [...shapes.values()].sort((a, b) => b.length - a.length)[0] ?? [];
   return {
-    consistent: true,
-    steps: perName[0].map(({ step }, i) => ({
+    names: common.length,
+    of: perName.length,
+    steps: (common[0] ?? []).map(({ step }, i) => ({
       step,
-      medianMs: summarize(perName.map((s) => s[i].ms)).median,
+      medianMs: summarize(common.map((steps) => steps[i].ms)).median,
     })),
   };
 }
