@@ -7,6 +7,7 @@ import { errorFields, type Logger } from '../log.js';
 import { reverseDnsName } from '../names.js';
 import { storageKeys } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
+import { alpnChallengeCertificatePem } from './alpn-certificate.js';
 import { peekClientHello } from './client-hello.js';
 
 export const ACME_TLS_PROTOCOL = 'acme-tls/1';
@@ -40,14 +41,7 @@ export class TlsAlpn01Solver implements ChallengeSolver {
    * SAN, served when the CA's SNI is the address's reverse name (`10.2.0.192.in-addr.arpa`).
    */
   async present(challenge: PresentedChallenge): Promise<void> {
-    const type = challenge.identifierType ?? 'dns';
-    const identifier = { type, value: challenge.identifier };
-    const [key, certificate] = await acmeClient.crypto.createAlpnCertificate(
-      { identifier } as never,
-      challenge.keyAuthorization,
-      generatePrivateKeyPem('ecdsa-p256'),
-    );
-    const record = { certificatePem: certificate.toString(), privateKeyPem: key.toString() };
+    const record = await challengeCertificate(challenge);
     const servername = sniNameOf(challenge);
     this.active.set(servername, contextOf(record));
     // Stored before the CA validates, so an instance behind the same balancer can answer too.
@@ -141,4 +135,24 @@ function sniNameOf(challenge: PresentedChallenge): string {
 
 function contextOf(record: ChallengeCertificate): tls.SecureContext {
   return tls.createSecureContext({ cert: record.certificatePem, key: record.privateKeyPem });
+}
+
+/** DNS names through our DER builder (on the challenge's critical path); IP addresses through acme-client's. */
+async function challengeCertificate(challenge: PresentedChallenge): Promise<ChallengeCertificate> {
+  const type = challenge.identifierType ?? 'dns';
+  const privateKeyPem = generatePrivateKeyPem('ecdsa-p256');
+  if (type === 'dns') {
+    const certificatePem = alpnChallengeCertificatePem(
+      challenge.identifier,
+      challenge.keyAuthorization,
+      privateKeyPem,
+    );
+    return { certificatePem, privateKeyPem };
+  }
+  const [key, certificate] = await acmeClient.crypto.createAlpnCertificate(
+    { identifier: { type, value: challenge.identifier } } as never,
+    challenge.keyAuthorization,
+    privateKeyPem,
+  );
+  return { certificatePem: certificate.toString(), privateKeyPem: key.toString() };
 }
