@@ -16,6 +16,8 @@ import { readStoredCertificate } from './stored-certificates.js';
 
 /** Storage reads in flight while `manage()` loads many names; a handshake's own read waits behind at most these. */
 const MANAGE_LOAD_CONCURRENCY = 16;
+/** Names planned between two turns of the event loop, so handshakes are served while 100,000 are managed. */
+const NAMES_PER_TURN = 2_000;
 
 export interface ManagedNamesOptions {
   storage: Storage;
@@ -82,7 +84,9 @@ export class ManagedNames {
     const times = await schedule;
     const nowMs = this.options.clock.now();
     const reads: Array<Promise<void>> = [];
+    let planned = 0;
     for (const name of names) {
+      if (++planned % NAMES_PER_TURN === 0) await new Promise(setImmediate);
       if (added.has(name)) {
         const indexedAtMs = times?.get(name)?.atMs;
         if (indexedAtMs !== undefined && indexedAtMs > nowMs) {

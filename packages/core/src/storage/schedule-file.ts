@@ -12,6 +12,8 @@ import { type ScheduleEntry, ScheduleIndex, type ScheduleTimes } from './schedul
 const HEADER = '# autotls renewal schedule v1\n';
 /** Rewrite when the log holds this many more lines than live entries (old times of renewed names). */
 const COMPACT_SLACK_LINES = 10_000;
+/** Lines parsed between two turns of the event loop: a 100,000-name log does not hold up handshakes. */
+const LINES_PER_TURN = 10_000;
 
 export class FileScheduleIndex extends ScheduleIndex {
   readonly path: string;
@@ -94,7 +96,9 @@ export class FileScheduleIndex extends ScheduleIndex {
       // A line still being appended is read next time.
       const complete = buffer.lastIndexOf(0x0a, bytesRead - 1) + 1;
       const lines = buffer.toString('utf8', 0, complete);
+      let parsed = 0;
       for (const text of lines.split('\n')) {
+        if (++parsed % LINES_PER_TURN === 0) await new Promise(setImmediate);
         const [atMs, serial, name] = text.split(' ');
         if (text.startsWith('#') || !name || !serial) continue;
         if (Number.isFinite(Number(atMs))) times.set(name, { atMs: Number(atMs), serial });
