@@ -71,4 +71,11 @@ export {
 export type { DnsProvider } from './solvers/dns01.js';
 export type { HttpChallengeRequest, HttpChallengeResponse } from './solvers/http01.js';
 export type { AcquireOptions, Lock, Locker } from './storage/locks.js';
-export { CorruptEntryError, defaultDataDirectory, Storage } from './storage/storage.js';
+export {
+  CorruptEntryError,
+  defaultDataDirectory,
+  isKeyvLike,
+  type KeyvLike,
+  Storage,
+  StoreError,
+} from './storage/storage.js';
