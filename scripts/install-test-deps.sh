@@ -11,6 +11,9 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v caddy >/dev/null || missing+=(caddy)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+# `autotls trust` is tested against a copy of the system store and an NSS database (test/cli-trust.test.ts).
+command -v update-ca-certificates >/dev/null || missing+=(ca-certificates)
+command -v certutil >/dev/null || missing+=(libnss3-tools)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

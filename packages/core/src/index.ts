@@ -12,8 +12,17 @@ export type { CachedCertificate } from './cache.js';
 export { type CertificateInfo, readCertificateInfo } from './certificates.js';
 export type { Clock } from './clock.js';
 export { type CertManagerOptions, KEY_TYPES, type ManagerConfig, resolveConfig } from './config.js';
+export {
+  type AcmeRequestMessage,
+  type CertificateExpiringMessage,
+  type CertificateServedMessage,
+  diagnosticsChannels,
+  type ObtainFailureMessage,
+  type RateLimiterWaitMessage,
+} from './diagnostics.js';
 export type { DnsResolver } from './dns-watch.js';
 export { ConfigurationError, isNoRetry, NoRetryError } from './errors.js';
+export { EXPIRY_WARNING_RATIO } from './expiry.js';
 export {
   answerHttpRequest,
   type HttpAnswerOptions,
@@ -28,9 +37,8 @@ export {
   acme,
   type ChallengeType,
   type ExternalAccountBinding,
-  letsEncrypt,
-  zeroSSL,
 } from './issuers/acme.js';
+export { letsEncrypt, zeroSSL } from './issuers/acme-cas.js';
 export { internal } from './issuers/internal.js';
 export type {
   CertificateRequest,
@@ -70,6 +78,7 @@ export {
 } from './servers.js';
 export type { DnsProvider } from './solvers/dns01.js';
 export type { HttpChallengeRequest, HttpChallengeResponse } from './solvers/http01.js';
+export type { NameStatus, StoredError } from './status.js';
 export type { AcquireOptions, Lock, Locker } from './storage/locks.js';
 export {
   CorruptEntryError,

@@ -5,6 +5,7 @@
 import { renewalRetryDelayMs } from './backoff.js';
 import type { CertificateCache } from './cache.js';
 import type { Clock } from './clock.js';
+import { publishCertificateServed } from './diagnostics.js';
 import type { DnsResolver } from './dns-watch.js';
 import { isNoRetry } from './errors.js';
 import type { CertManagerEmitter } from './events.js';
@@ -13,6 +14,7 @@ import type { RenewalRequest } from './maintenance.js';
 import { type ObtainContext, type ObtainResult, obtainOnce } from './obtain.js';
 import { newPolicyState } from './policy.js';
 import { RetryJob, type RetrySchedule } from './retry.js';
+import type { StatusWriter } from './status.js';
 
 export interface ObtainJobsOptions {
   obtainContext: ObtainContext;
@@ -24,6 +26,8 @@ export interface ObtainJobsOptions {
   /** Where each new certificate goes, to be served. */
   cache: CertificateCache;
   events: CertManagerEmitter;
+  /** Where each outcome is recorded for the CLI and the other instances. */
+  status?: StatusWriter;
 }
 
 export class ObtainJobs {
@@ -69,17 +73,27 @@ export class ObtainJobs {
       verb: renewal ? 'renewing' : 'obtaining',
       ...(renewal && { logFields: { reason: renewal.reason } }),
       listener: {
-        attempting: (attempt) => events.emit('cert_obtaining', { identifier: name, attempt }),
-        failed: ({ error, attempt, retryingInMs }) =>
-          events.emit('cert_failed', { identifier: name, error, attempt, retrying_in: retryingInMs / 1000 }),
-        gaveUp: ({ error, attempts, elapsedMs }) =>
+        attempting: (attempt) =>
+          events.emit('cert_obtaining', {
+            identifier: name,
+            attempt,
+            renewal: Boolean(renewal),
+            ...(renewal && { reason: renewal.reason }),
+          }),
+        failed: ({ error, attempt, retryingInMs }) => {
+          this.options.status?.failed(name, { error, attempt, atMs: this.options.clock.now(), retryingInMs });
+          events.emit('cert_failed', { identifier: name, error, attempt, retrying_in: retryingInMs / 1000 });
+        },
+        gaveUp: ({ error, attempts, elapsedMs }) => {
+          this.options.status?.failed(name, { error, attempt: attempts, atMs: this.options.clock.now() });
           events.emit('cert_giving_up', {
             identifier: name,
             error,
             attempts,
             elapsed: elapsedMs / 1000,
             retryable: !isNoRetry(error),
-          }),
+          });
+        },
       },
     });
     this.jobs.set(name, job);
@@ -93,9 +107,19 @@ export class ObtainJobs {
   private served(name: string, renewal: RenewalRequest | undefined, result: ObtainResult): void {
     const { cache, events } = this.options;
     cache.set(result.certificate);
+    this.options.status?.succeeded(name, result.certificate.info, this.options.clock.now());
     if (result.source === 'storage') return;
     const { issuerKey: issuer, info } = result.certificate;
     const obtained = { identifier: name, issuer, ca: result.ca };
+    const { notBefore, notAfter, serialNumber: serial } = info;
+    publishCertificateServed({
+      identifier: name,
+      issuer,
+      serial,
+      notBefore,
+      notAfter,
+      renewal: Boolean(renewal),
+    });
     events.emit('cert_obtained', { ...obtained, renewal: Boolean(renewal) || result.replacedStored });
     if (renewal) {
       const serials = { old_serial: renewal.replacing.info.serialNumber, serial: info.serialNumber };

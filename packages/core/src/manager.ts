@@ -11,18 +11,23 @@ import type tls from 'node:tls';
 import { type CachedCertificate, CertificateCache } from './cache.js';
 import type { CertificateInfo } from './certificates.js';
 import { type Clock, sleep, systemClock } from './clock.js';
-import { concurrencyLimit, singleFlight } from './concurrency.js';
 import { type CertManagerOptions, type ManagerConfig, resolveConfig } from './config.js';
 import type { DnsResolver } from './dns-watch.js';
 import type { CertManagerEvents } from './events.js';
+import { ExpiryWarnings } from './expiry.js';
 import { answerHttpRequest, type HttpAnswerOptions, plainHttpHandler } from './http.js';
+<<<<<<< HEAD
 import { defaultIssuers } from './issuers/default-issuers.js';
+=======
+import { letsEncrypt, zeroSSL } from './issuers/acme-cas.js';
+>>>>>>> main
 import { internal } from './issuers/internal.js';
 import type { ChallengeSolver, Issuer, IssuerContext } from './issuers/issuer.js';
 import { ObtainJobs } from './jobs.js';
 import { createDefaultLogger, errorFields, type Logger } from './log.js';
 import { Maintenance, type MaintenanceHost } from './maintenance.js';
-import { isInternalName, normalizeName, wildcardFor } from './names.js';
+import { ManagedNames } from './managed-names.js';
+import { isInternalName, normalizeName } from './names.js';
 import { plainAddress, serveHandshakesWithoutSni } from './no-sni.js';
 import type { ObtainContext } from './obtain.js';
 import { OnDemandIssuance } from './on-demand.js';
@@ -32,10 +37,10 @@ import { createSNICallback, type SNICallback } from './sni.js';
 import { Dns01Solver } from './solvers/dns01.js';
 import { Http01Solver, type HttpChallengeRequest, type HttpChallengeResponse } from './solvers/http01.js';
 import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
+import { StatusWriter } from './status.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
 import { openStorage, type Storage } from './storage/storage.js';
-import { readStoredCertificate } from './stored-certificates.js';
 
 export type { CertManagerOptions } from './config.js';
 export type { CertManagerEvents } from './events.js';
@@ -46,8 +51,6 @@ export interface ManagedCertificate extends CertificateInfo {
   issuerKey: string;
 }
 
-/** Storage reads in flight while `manage()` loads many names; a handshake's own read waits behind at most these. */
-const MANAGE_LOAD_CONCURRENCY = 16;
 /** A DNS check is a hint, not a verdict: a slow resolver must not hold up the retry schedule. */
 const DNS_HINT_TIMEOUT_MS = 2_000;
 
@@ -76,15 +79,14 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly resolver: DnsResolver;
   /** Names with an obtain or renewal running in the background, until it succeeds or gives up. */
   private readonly jobs: ObtainJobs;
-  private readonly managed = new Set<string>();
+  private readonly managed: ManagedNames;
   private readonly onDemand?: OnDemandIssuance;
-  /** Handshakes waiting for a managed name's certificate to be read from storage share one read. */
-  private readonly handshakeLoad = singleFlight<string, CachedCertificate | undefined>();
-  /** Names whose `manage()` is still reading storage. */
-  private readonly loading = singleFlight<string, void>();
-  private readonly limitLoading = concurrencyLimit(MANAGE_LOAD_CONCURRENCY);
   private readonly stop = new AbortController();
   private readonly maintenance: Maintenance;
+  private readonly status: StatusWriter;
+  private readonly expiryWarnings: ExpiryWarnings;
+  /** Name → when its served certificate is due for renewal (ARI included), as the last maintenance pass saw. */
+  private readonly renewalDueAt = new Map<string, { serial: string; atMs: number }>();
 
   constructor(options: CertManagerOptions = {}) {
     super();
@@ -114,27 +116,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.resolver = options.resolver ?? new Resolver({ timeout: DNS_HINT_TIMEOUT_MS, tries: 2 });
     // Every waiting obtain, poll and lock listens on this one signal: thousands of names are normal.
     setMaxListeners(0, this.stop.signal);
-    const obtainContext: ObtainContext = {
-      storage: this.storage,
-      locker: this.locker,
-      logger: this.logger,
-      clock: this.clock,
-      issuerContext: this.context,
-      pauses: new Map() satisfies IssuerPauses,
-      issuersFor: (name) => this.issuersFor(name),
-      keyType: this.config.keyType,
-      signal: this.stop.signal,
-    };
-    this.jobs = new ObtainJobs({
-      obtainContext,
-      schedule: this.config.retry,
-      clock: this.clock,
-      sleep: this.sleep,
-      resolver: this.resolver,
-      logger: this.logger,
-      cache: this.cache,
-      events: this,
-    });
+    this.status = new StatusWriter(this.storage, this.logger, this.config.renewal.windowRatio);
+    this.expiryWarnings = new ExpiryWarnings(this.clock, this.logger.child({ logger: 'tls.expiry' }), this);
+    this.jobs = this.obtainJobs();
     if (this.config.onDemand) {
       const logger = this.logger.child({ logger: 'tls.on_demand' });
       this.onDemand = new OnDemandIssuance(this.config.onDemand, this.onDemandHost(), this.clock, logger);
@@ -149,6 +133,17 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       windowRatio: this.config.renewal.windowRatio,
       checkIntervalMs: this.config.renewal.checkIntervalMs,
     });
+    this.managed = new ManagedNames({
+      storage: this.storage,
+      cache: this.cache,
+      jobs: this.jobs,
+      clock: this.clock,
+      logger: this.logger,
+      events: this,
+      issuerKeysFor: (name) => this.issuersFor(name).map((issuer) => issuer.key),
+      onManaged: (name) => this.maintenance.checkSoon(name),
+      ...(this.onDemand ? { onDemand: this.onDemand } : {}),
+    });
   }
 
   /**
@@ -157,16 +152,16 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
    */
   async manage(names: string[] = []): Promise<void> {
     const normalized = new Set([...this.config.domains, ...names.map(normalizeName)]);
-    await Promise.all([...normalized].map((name) => this.manageOne(name)));
+    await Promise.all([...normalized].map((name) => this.managed.manage(name)));
     if (!this.stop.signal.aborted) this.maintenance.start();
   }
 
   /** Resolves when certificates for `names` (default: every managed name) are in the cache; rejects on give-up. */
   async ready(names?: string[]): Promise<void> {
-    const wanted = names ? names.map(normalizeName) : [...this.managed];
+    const wanted = names ? names.map(normalizeName) : this.managed.all();
     await Promise.all(
       wanted.map(async (name) => {
-        await this.loading.pending(name);
+        await this.managed.loaded(name);
         if (this.cache.get(name)) return;
         const job = this.jobs.get(name);
         if (job) return job.settled;
@@ -174,7 +169,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
           throw new Error(`${name} is not managed: call manage([${JSON.stringify(name)}]) first`);
         }
         // Evicted from a full cache: storage still has it. Otherwise its obtain gave up (cert_giving_up).
-        if (!(await this.loadMissing(name)))
+        if (!(await this.managed.loadMissing(name)))
           throw new Error(`${name} has no certificate: obtaining it gave up`);
       }),
     );
@@ -185,7 +180,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     return {
       SNICallback: createSNICallback({
         cache: this.cache,
-        loadMissing: (name) => this.loadMissing(name),
+        loadMissing: (name) => this.managed.loadMissing(name),
         onUnusable: (name, certificate, error) => this.onUnusable(name, certificate, error),
       }),
     };
@@ -228,12 +223,28 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     return cached && { ...cached.info, issuerKey: cached.issuerKey };
   }
 
+  /**
+   * When `name`'s served certificate is due for renewal (ms since the epoch): the ARI selected time when
+   * earlier than the lifetime ratio, as the last maintenance pass saw it; `undefined` before one saw it.
+   */
+  renewalAt(name: string): number | undefined {
+    const normalized = normalizeName(name);
+    const due = this.renewalDueAt.get(normalized);
+    return due?.serial === this.cache.get(normalized)?.info.serialNumber ? due?.atMs : undefined;
+  }
+
+  /** Every name under management (the configured domains once `manage()` ran, on-demand names once asked). */
+  managedNames(): string[] {
+    return this.managed.all();
+  }
+
   /** Stops background work and releases held locks. Cached certificates keep being served. */
   async close(): Promise<void> {
     await this.maintenance.stop();
     this.stop.abort(new Error('certificate manager closed'));
     if (this.resolver instanceof Resolver) this.resolver.cancel();
     await this.jobs.settled();
+    await this.status.flushed();
     await this.locker.close();
     for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
   }
@@ -252,26 +263,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     if (!name) return undefined;
     const cached = this.cache.get(name);
     // Not loaded yet (or evicted): this handshake goes without; the next one after the read is served.
-    if (!cached && this.managed.has(name)) this.loadMissing(name).catch(() => {});
+    if (!cached && this.managed.has(name)) this.managed.loadMissing(name).catch(() => {});
     return cached;
-  }
-
-  /** A managed name's certificate read from storage at handshake time: not loaded yet, or evicted. */
-  private loadMissing(name: string): Promise<CachedCertificate | undefined> {
-    const wildcard = wildcardFor(name);
-    const managedName = this.managed.has(name)
-      ? name
-      : wildcard && this.managed.has(wildcard)
-        ? wildcard
-        : undefined;
-    const onDemand = this.onDemand?.inFlight(name);
-    if (onDemand) return onDemand; // its first obtain is running: wait for it with the first handshake
-    if (!managedName) return this.onDemand?.certificateFor(name) ?? Promise.resolve(undefined);
-    return this.handshakeLoad(managedName, async () => {
-      const certificate = await this.loadFromStorage(managedName);
-      if (certificate) this.cache.set(certificate);
-      return certificate;
-    });
   }
 
   /** A cached certificate that cannot be served: drop it and obtain a new one. */
@@ -284,58 +277,21 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     if (this.managed.has(name)) this.jobs.start(name);
   }
 
-  private manageOne(name: string): Promise<void> {
-    if (!this.managed.has(name)) {
-      this.managed.add(name);
-      this.maintenance.checkSoon(name);
-    }
-    // Recorded before the first await, so concurrent manage() and ready() calls see the same work.
-    return this.loading(name, () => this.limitLoading(() => this.loadOrObtain(name)));
-  }
-
-  private async loadOrObtain(name: string): Promise<void> {
-    if (this.cache.get(name) || this.jobs.has(name)) return;
-    let stored: CachedCertificate | undefined;
-    try {
-      stored = await this.loadFromStorage(name);
-    } catch (error) {
-      // Storage is failing: an attempt re-reads it under the lock before asking any CA, so nothing is
-      // issued twice; until it answers, attempts fail and back off.
-      this.logger.error(
-        { identifier: name, ...errorFields(error) },
-        'reading certificate from storage failed',
-      );
-      return this.jobs.start(name);
-    }
-    if (stored) {
-      this.adopt(name, stored, 'loaded certificate from storage');
-      if (stored.info.notAfter > this.clock.now()) return;
-      this.logger.error(
-        { identifier: name, expired_at: new Date(stored.info.notAfter).toISOString() },
-        'stored certificate has expired; serving it until a new one arrives',
-      );
-    }
-    this.jobs.start(name, stored && { replacing: stored, reason: 'expired' });
-  }
-
-  /** Serves a certificate found in storage. */
-  private adopt(name: string, certificate: CachedCertificate, message: string): void {
-    this.cache.set(certificate);
-    const { issuerKey: issuer, info } = certificate;
-    this.emit('cached_managed_cert', { identifier: name, issuer, source: 'storage' });
-    this.logger.info({ identifier: name, issuer, serial: info.serialNumber }, message);
-  }
-
   /** What the maintenance loop may see and do; it renews through the same job machinery. */
   private maintenanceHost(): MaintenanceHost {
     return {
       cached: (name) => this.cache.get(name),
       isBusy: (name) => this.jobs.has(name),
-      loadFromStorage: (name) => this.loadFromStorage(name),
-      adopt: (name, certificate) => this.adopt(name, certificate, 'loaded renewed certificate from storage'),
+      loadFromStorage: (name) => this.managed.loadFromStorage(name),
+      adopt: (name, certificate) =>
+        this.managed.adopt(name, certificate, 'loaded renewed certificate from storage'),
       renew: (name, renewal) => this.jobs.start(name, renewal),
       hurry: (name) => this.jobs.get(name)?.hurry() ?? false,
       issuer: (key) => [...this.issuers, this.internalIssuer].find((issuer) => issuer.key === key),
+      looked: (name, certificate, renewalDueAtMs) => {
+        this.renewalDueAt.set(name, { serial: certificate.info.serialNumber, atMs: renewalDueAtMs });
+        this.expiryWarnings.check(name, certificate);
+      },
     };
   }
 
@@ -357,10 +313,29 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     return isInternalName(name) ? [this.internalIssuer] : this.issuers;
   }
 
-  /** The newest readable stored certificate for `name`; a corrupt entry is logged and skipped, a failing store throws. */
-  private loadFromStorage(name: string): Promise<CachedCertificate | undefined> {
-    const issuerKeys = this.issuersFor(name).map((issuer) => issuer.key);
-    return readStoredCertificate(this.storage, issuerKeys, name, this.logger);
+  private obtainJobs(): ObtainJobs {
+    const obtainContext: ObtainContext = {
+      storage: this.storage,
+      locker: this.locker,
+      logger: this.logger,
+      clock: this.clock,
+      issuerContext: this.context,
+      pauses: new Map() satisfies IssuerPauses,
+      issuersFor: (name) => this.issuersFor(name),
+      keyType: this.config.keyType,
+      signal: this.stop.signal,
+    };
+    return new ObtainJobs({
+      obtainContext,
+      schedule: this.config.retry,
+      clock: this.clock,
+      sleep: this.sleep,
+      resolver: this.resolver,
+      logger: this.logger,
+      cache: this.cache,
+      events: this,
+      status: this.status,
+    });
   }
 }
 
