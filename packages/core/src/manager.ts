@@ -16,11 +16,7 @@ import type { DnsResolver } from './dns-watch.js';
 import type { CertManagerEvents } from './events.js';
 import { ExpiryWarnings } from './expiry.js';
 import { answerHttpRequest, type HttpAnswerOptions, plainHttpHandler } from './http.js';
-<<<<<<< HEAD
 import { defaultIssuers } from './issuers/default-issuers.js';
-=======
-import { letsEncrypt, zeroSSL } from './issuers/acme-cas.js';
->>>>>>> main
 import { internal } from './issuers/internal.js';
 import type { ChallengeSolver, Issuer, IssuerContext } from './issuers/issuer.js';
 import { ObtainJobs } from './jobs.js';

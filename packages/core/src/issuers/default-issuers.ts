@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors.js';
-import { acme, letsEncrypt, zeroSSL } from './acme.js';
+import { acme } from './acme.js';
+import { letsEncrypt, zeroSSL } from './acme-cas.js';
 import type { Issuer } from './issuer.js';
 
 /**
