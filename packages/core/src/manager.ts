@@ -248,7 +248,11 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private solvers(): Map<string, ChallengeSolver> {
     const solvers = new Map<string, ChallengeSolver>();
     if (this.config.challenges.http01) solvers.set('http-01', this.http01);
-    if (this.config.challenges.dns01) solvers.set('dns-01', new Dns01Solver(this.config.challenges.dns01));
+    const { dns01, dnsPropagation } = this.config.challenges;
+    if (dns01) {
+      const logger = this.logger.child({ logger: 'dns' });
+      solvers.set('dns-01', new Dns01Solver(dns01, { logger, propagation: dnsPropagation ?? {} }));
+    }
     return solvers;
   }
 
