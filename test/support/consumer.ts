@@ -102,7 +102,28 @@ export async function consumerProject(keyv: KeyvMajor): Promise<ConsumerProject>
     .digest('hex')
     .slice(0, 16);
   const dir = path.join(os.tmpdir(), `autotls-consumer-${hash}`);
+  // One install at a time per project: a second test file waits for the first instead of installing too.
+  const release = await lock(`${dir}.lock`);
+  try {
+    await install(scratch, dir, tarballs, dependencies);
+  } finally {
+    await release();
+    await rm(scratch, { recursive: true, force: true });
+  }
+  // Fixtures are copied every time: editing one must not need a new install.
+  await cp(CONSUMER_FIXTURES, path.join(dir, 'fixtures'), { recursive: true });
+  return projectAt(dir, keyv);
+}
+
+/** npm-installs the tarballs and dependencies in `scratch` and moves it to `dir`, unless `dir` is whole. */
+async function install(
+  scratch: string,
+  dir: string,
+  tarballs: string[],
+  dependencies: string[],
+): Promise<void> {
   if (!(await exists(path.join(dir, '.installed')))) {
+    await rm(dir, { recursive: true, force: true }); // a run stopped midway
     await writeFile(
       path.join(scratch, 'package.json'),
       `${JSON.stringify({ name: 'autotls-consumer', private: true, type: 'module' }, null, 2)}\n`,
@@ -113,16 +134,32 @@ export async function consumerProject(keyv: KeyvMajor): Promise<ConsumerProject>
       maxBuffer: 16 * 1024 * 1024,
     });
     await writeFile(path.join(scratch, '.installed'), `${new Date().toISOString()}\n`);
-    // Another test file may have finished first: then its project is used and this one dropped.
-    await rename(scratch, dir).catch(async (error: NodeJS.ErrnoException) => {
-      if (!['EEXIST', 'ENOTEMPTY'].includes(error.code ?? '')) throw error;
-    });
+    await rename(scratch, dir);
   }
-  await rm(scratch, { recursive: true, force: true });
-  // Fixtures are copied every time: editing one must not need a new install.
-  await cp(CONSUMER_FIXTURES, path.join(dir, 'fixtures'), { recursive: true });
-  return projectAt(dir, keyv);
 }
+
+/** A lock directory (mkdir is atomic); one left by a killed run is taken over after {@link STALE_LOCK_MS}. */
+async function lock(lockDir: string): Promise<() => Promise<void>> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      await mkdir(lockDir);
+      return () => rm(lockDir, { recursive: true, force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = await stat(lockDir).then(
+        (info) => Date.now() - info.mtimeMs,
+        () => 0,
+      );
+      if (age > STALE_LOCK_MS || Date.now() - started > STALE_LOCK_MS)
+        await rm(lockDir, { recursive: true, force: true });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/** Longer than any install takes (a cold npm cache on a slow line: about a minute). */
+const STALE_LOCK_MS = 5 * 60_000;
 
 function projectAt(dir: string, keyv: KeyvMajor): ConsumerProject {
   const options = { cwd: dir, maxBuffer: 16 * 1024 * 1024 };
