@@ -75,7 +75,7 @@ describe.each(majors)('the packed packages in a fresh npm project with Keyv %s',
     expect(stderr).not.toMatch(/Error/);
   });
 
-  it.each(['nodenext', 'bundler'])(
+  it.each(['nodenext', 'bundler', 'node10'])(
     'type-checks under moduleResolution %s with skipLibCheck false',
     async (mode) => {
       const result = await project
