@@ -92,7 +92,7 @@ describe.each(majors)('the packed packages in a fresh npm project with Keyv %s',
   );
 
   it.each(['express', 'koa', 'fastify', 'core'])(
-    '%s with the domains on the manager obtains a certificate from Pebble and serves it',
+    '%s with the domains on the manager obtains a certificate from Pebble, serves it, and autotls status shows it',
     async (adapter) => {
       const name = `${adapter}-keyv${keyv}.example.test`;
       const storage = adapter === redisAdapter[keyv] ? redis.url : await tempDir();
@@ -118,6 +118,9 @@ describe.each(majors)('the packed packages in a fresh npm project with Keyv %s',
         expect(error).toBeUndefined();
         expect(authorized).toBe(true);
         expect(cert.subjectaltname).toBe(`DNS:${name}`);
+        // The `autotls` command from the same install reads that storage (Redis through the app's @keyv/redis).
+        const status = await project.node(['node_modules/.bin/autotls', 'status', '--storage', storage]);
+        expect(status.stdout).toContain(name);
       } finally {
         await server.stop();
       }
