@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,7 +112,26 @@ export async function consumerProject(keyv: KeyvMajor): Promise<ConsumerProject>
   }
   // Fixtures are copied every time: editing one must not need a new install.
   await cp(CONSUMER_FIXTURES, path.join(dir, 'fixtures'), { recursive: true });
+  const now = new Date();
+  await utimes(path.join(dir, '.installed'), now, now);
+  await pruneProjects();
   return projectAt(dir, keyv);
+}
+
+/** Projects unused for this long are removed (about 70 MB each; every code change makes new tarballs). */
+const UNUSED_PROJECT_MS = 6 * 3600_000;
+
+async function pruneProjects(): Promise<void> {
+  const names = await readdir(os.tmpdir()).catch(() => [] as string[]);
+  for (const name of names.filter((entry) => /^autotls-consumer-[0-9a-f]{16}$/.test(entry))) {
+    const dir = path.join(os.tmpdir(), name);
+    const used = await stat(path.join(dir, '.installed')).then(
+      (info) => info.mtimeMs,
+      () => undefined,
+    );
+    if (used !== undefined && Date.now() - used > UNUSED_PROJECT_MS)
+      await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** npm-installs the tarballs and dependencies in `scratch` and moves it to `dir`, unless `dir` is whole. */
