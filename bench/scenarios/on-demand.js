@@ -211,7 +211,16 @@ async function autotlsRun(pebble, askUrl, challenge, list, pauseMs) {
 async function caddyRun(pebble, askUrl, challenge, list, pauseMs) {
   const caddy = await startCaddyOnDemand({ pebble, askUrl, challenge });
   try {
-    await timedHandshake(pebble.tlsPort, `warm-${list[0]}`);
+    // Caddy answers on its admin port before its HTTPS listener is up.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await timedHandshake(pebble.tlsPort, `warm-${list[0]}`);
+        break;
+      } catch (error) {
+        if (attempt >= 50) throw error;
+        await delay(100);
+      }
+    }
     await delay(pauseMs);
     const requests = await pebbleRequestsDuring(pebble, () => sequential(pebble.tlsPort, list));
     return {
