@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import acmeClient from 'acme-client';
 import { generatePrivateKey, splitPemChain } from '../certificates.js';
+import { csrDer } from '../csr.js';
 import type { Logger } from '../log.js';
 import { type AcmeProblem, AcmeProblemError, isCaUnreachable } from '../problems.js';
 import { IP_CHALLENGES } from './acme-options.js';
@@ -178,6 +179,9 @@ async function deactivateAuthorizations(transport: AcmeTransport, order: AcmeOrd
 
 async function createKeyAndCsr(request: CertificateRequest): Promise<{ privateKeyPem: string; csr: string }> {
   const privateKeyPem = await generatePrivateKey(request.keyType);
+  if (!request.names.some((name) => isIP(name))) {
+    return { privateKeyPem, csr: csrDer(request.names, privateKeyPem).toString('base64url') };
+  }
   const [, csrPem] = await acmeClient.crypto.createCsr(
     { commonName: request.names[0], altNames: request.names },
     privateKeyPem,
