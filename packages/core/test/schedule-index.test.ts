@@ -1,13 +1,15 @@
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import KeyvRedis from '@keyv/redis';
+import KeyvRedis, { createClient } from '@keyv/redis';
 import { Keyv } from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Redis, startRedis } from '../../../test/support/redis.js';
 import { FileScheduleIndex } from '../src/storage/schedule-file.js';
 import { openScheduleIndex } from '../src/storage/schedule-for-storage.js';
 import type { ScheduleIndex } from '../src/storage/schedule-index.js';
+import { RedisScheduleIndex } from '../src/storage/schedule-redis.js';
 import { openStorage, Storage } from '../src/storage/storage.js';
 
 let redis: Redis;
@@ -143,5 +145,26 @@ describe('the file store’s schedule log', () => {
     expect(await reader.changes()).toEqual(new Map());
     await fs.appendFile(writer.path, 'st\n');
     expect(await reader.changes()).toEqual(new Map([['e.test', entry(2)]]));
+  });
+});
+
+describe('the Redis schedule when Redis does not answer', () => {
+  it('fails a call within its timeout and closes at once, so a pass never hangs on it', async () => {
+    const silent = net.createServer(() => {}); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    const index = new RedisScheduleIndex(
+      createClient({ url: `redis://127.0.0.1:${port}` }) as never,
+      'silent',
+      200,
+    );
+    try {
+      const started = Date.now();
+      await expect(index.load()).rejects.toThrow(/did not answer/);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await index.close();
+      silent.close();
+    }
   });
 });

@@ -8,6 +8,11 @@ import { type ScheduleEntry, ScheduleIndex, type ScheduleTimes } from './schedul
 
 /** Entries per script call: keeps one call's arguments and Redis's blocking time small. */
 const WRITE_BATCH = 1_000;
+/**
+ * A call Redis has not answered by then fails (node-redis keeps reconnecting and queueing while Redis is
+ * down): the pass logs it and goes on with what it has, instead of hanging.
+ */
+export const SCHEDULE_CALL_TIMEOUT_MS = 10_000;
 
 const writeScript = `
 for i = 1, #ARGV, 3 do
@@ -41,9 +46,11 @@ export class RedisScheduleIndex extends ScheduleIndex {
   /** The write sequence number seen last. */
   #sequence = '0';
   #connecting?: Promise<unknown>;
+  readonly #callTimeoutMs: number;
 
-  constructor(client: RedisLockClient, namespace: string) {
+  constructor(client: RedisLockClient, namespace: string, callTimeoutMs = SCHEDULE_CALL_TIMEOUT_MS) {
     super();
+    this.#callTimeoutMs = callTimeoutMs;
     this.#client = client;
     // An unheard 'error' event would crash the server; a failing call rejects, and the pass logs it.
     (client as { on?(event: 'error', listener: () => void): unknown }).on?.('error', () => {});
@@ -53,8 +60,10 @@ export class RedisScheduleIndex extends ScheduleIndex {
   }
 
   async close(): Promise<void> {
-    await this.#connecting?.catch(() => {});
-    if (this.#client.isOpen) await this.#client.close();
+    const client = this.#client as RedisLockClient & { isReady?: boolean; destroy?(): void };
+    // Connecting to (or waiting on) a Redis that does not answer: stop at once rather than wait for it.
+    if (client.isReady === false && client.destroy) return client.destroy();
+    if (client.isOpen) await client.close();
   }
 
   protected async readAll(): Promise<ScheduleTimes> {
@@ -101,6 +110,23 @@ export class RedisScheduleIndex extends ScheduleIndex {
   }
 
   async #eval(script: string, args: string[]): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      const ms = this.#callTimeoutMs;
+      timer = setTimeout(
+        () => reject(new Error(`Redis did not answer the renewal schedule within ${ms} ms`)),
+        ms,
+      );
+      timer.unref();
+    });
+    try {
+      return await Promise.race([this.#call(script, args), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #call(script: string, args: string[]): Promise<unknown> {
     if (!this.#client.isOpen) {
       this.#connecting ??= this.#client.connect().finally(() => {
         this.#connecting = undefined;
