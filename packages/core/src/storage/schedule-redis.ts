@@ -61,9 +61,10 @@ export class RedisScheduleIndex extends ScheduleIndex {
 
   async close(): Promise<void> {
     const client = this.#client as RedisLockClient & { isReady?: boolean; destroy?(): void };
+    if (!client.isOpen) return;
     // Connecting to (or waiting on) a Redis that does not answer: stop at once rather than wait for it.
     if (client.isReady === false && client.destroy) return client.destroy();
-    if (client.isOpen) await client.close();
+    await client.close();
   }
 
   protected async readAll(): Promise<ScheduleTimes> {
