@@ -92,9 +92,16 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.logger = options.logger ?? createDefaultLogger();
     this.clock = options.clock ?? systemClock;
     this.sleep = options.clock?.sleep?.bind(options.clock) ?? sleep;
-    this.storage = openStorage(options.storage);
+    this.storage = openStorage(options.storage, {
+      timeoutMs: this.config.storageTimeoutMs,
+      logger: this.logger,
+    });
     this.locker =
-      options.locker ?? createDefaultLocker(this.storage, { log: this.logger.child({ logger: 'locks' }) });
+      options.locker ??
+      createDefaultLocker(this.storage, {
+        ...this.config.locks,
+        log: this.logger.child({ logger: 'locks' }),
+      });
     this.cache = new CertificateCache(this.config.cacheCapacity);
     this.http01 = new Http01Solver(this.storage, this.logger.child({ logger: 'http' }));
     // Another instance's TLS-ALPN challenge can reach this one when storage is shared (a Keyv given, e.g.
@@ -135,6 +142,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       cache: this.cache,
       events: this,
     });
+    // Obtains that failed because storage was down go again as soon as it answers, not at their backoff.
+    this.storage.health.onRecovered(() => this.jobs.hurryStorageWaiters());
     if (this.config.onDemand) {
       const logger = this.logger.child({ logger: 'tls.on_demand' });
       this.onDemand = new OnDemandIssuance(this.config.onDemand, this.onDemandHost(), this.clock, logger);
@@ -235,6 +244,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     if (this.resolver instanceof Resolver) this.resolver.cancel();
     await this.jobs.settled();
     await this.locker.close();
+    this.storage.health.close();
     for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
   }
 

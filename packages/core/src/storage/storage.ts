@@ -2,7 +2,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Keyv } from 'keyv';
+import { type Logger, silentLogger } from '../log.js';
 import { FileStore } from './file-store.js';
+import { DEFAULT_STORAGE_PROBE_MS, StorageHealth } from './health.js';
+import { DEFAULT_STORAGE_TIMEOUT_MS, withStorageTimeout } from './timeout.js';
 
 /** A stored value that cannot be read back (truncated file, foreign data). It is replaced, never trusted. */
 export class CorruptEntryError extends Error {
@@ -17,22 +20,49 @@ export class CorruptEntryError extends Error {
   }
 }
 
+export interface StorageOptions {
+  /** Set when the storage is the default file store: the lock-file locker lives beside it. */
+  directory?: string;
+  /** Bound on each operation (default 3 s): a stalled store fails the operation, never hangs it. */
+  timeoutMs?: number;
+  /** How often a store found down is probed (default 1 s). */
+  probeEveryMs?: number;
+  logger?: Logger;
+}
+
+/** Read while the store is down to notice its return; never written. */
+const PROBE_KEY = 'health-probe';
+
 /**
- * Thin wrapper over Keyv. A failing store throws (Keyv's `throwOnErrors`), so "the store is down" can
- * never read as "no certificate" and trigger a re-issue.
+ * Thin wrapper over Keyv. A failing store throws (Keyv's `throwOnErrors`, and the store's own where it has
+ * one, as `@keyv/redis` does), so "the store is down" can never read as "no certificate" and trigger a
+ * re-issue. Every operation is bounded by `timeoutMs`; `health` knows whether the store answers.
  */
 export class Storage {
+  readonly directory?: string;
+  readonly timeoutMs: number;
+  readonly health: StorageHealth;
+
   constructor(
     readonly keyv: Keyv,
-    /** Set when the storage is the default file store: the lock-file locker lives beside it. */
-    readonly directory?: string,
+    options: StorageOptions = {},
   ) {
     keyv.throwOnErrors = true;
+    // @keyv/redis swallows its errors (returning undefined: "absent") unless told to throw.
+    const store = keyv.store as { throwOnErrors?: boolean };
+    if (typeof store?.throwOnErrors === 'boolean') store.throwOnErrors = true;
+    if (options.directory !== undefined) this.directory = options.directory;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_STORAGE_TIMEOUT_MS;
+    this.health = new StorageHealth(
+      () => this.get(PROBE_KEY),
+      options.probeEveryMs ?? DEFAULT_STORAGE_PROBE_MS,
+      (options.logger ?? silentLogger).child({ logger: 'storage' }),
+    );
   }
 
   async get<T>(key: string): Promise<T | undefined> {
     try {
-      return (await this.keyv.get<T>(key)) ?? undefined;
+      return (await this.#bounded(this.keyv.get<T>(key), `get ${key}`)) ?? undefined;
     } catch (error) {
       if (error instanceof SyntaxError) throw new CorruptEntryError(key, error);
       throw error;
@@ -40,11 +70,24 @@ export class Storage {
   }
 
   async set(key: string, value: unknown, ttlMs?: number): Promise<void> {
-    await this.keyv.set(key, value, ttlMs);
+    await this.#bounded(this.keyv.set(key, value, ttlMs), `set ${key}`);
   }
 
   async delete(key: string): Promise<void> {
-    await this.keyv.delete(key);
+    await this.#bounded(this.keyv.delete(key), `delete ${key}`);
+  }
+
+  async #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
+    try {
+      const result = await withStorageTimeout(operation, this.timeoutMs, what);
+      this.health.answered();
+      return result;
+    } catch (error) {
+      // A corrupt entry is an answer: the store works.
+      if (error instanceof SyntaxError) this.health.answered();
+      else this.health.failed(error);
+      throw error;
+    }
   }
 }
 
@@ -60,12 +103,15 @@ export function defaultDataDirectory(): string {
 }
 
 /** A Keyv instance is used as given (namespaced by its owner); a string is a directory for the file store. */
-export function openStorage(option?: Keyv | string): Storage {
-  if (option instanceof Keyv) return new Storage(option);
+export function openStorage(
+  option?: Keyv | string,
+  options: Omit<StorageOptions, 'directory'> = {},
+): Storage {
+  if (option instanceof Keyv) return new Storage(option, options);
   const directory = path.resolve(option ?? defaultDataDirectory());
   const store = new FileStore({ directory });
   const keyv = new Keyv({ store, namespace: 'autotls', throwOnErrors: true });
   // Keyv only wires iteration for the stores it knows; ours can list its keys too.
   keyv.iterator = keyv.generateIterator(store.iterator.bind(store));
-  return new Storage(keyv, directory);
+  return new Storage(keyv, { ...options, directory });
 }
