@@ -36,6 +36,7 @@ import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
 import { openStorage, type Storage } from './storage/storage.js';
 import { readStoredCertificate } from './stored-certificates.js';
+import { UnsavedWrites } from './unsaved-writes.js';
 
 export type { CertManagerOptions } from './config.js';
 export type { CertManagerEvents } from './events.js';
@@ -85,6 +86,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly limitLoading = concurrencyLimit(MANAGE_LOAD_CONCURRENCY);
   private readonly stop = new AbortController();
   private readonly maintenance: Maintenance;
+  private readonly unsaved: UnsavedWrites;
 
   constructor(options: CertManagerOptions = {}) {
     super();
@@ -103,6 +105,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
         log: this.logger.child({ logger: 'locks' }),
       });
     this.cache = new CertificateCache(this.config.cacheCapacity);
+    this.unsaved = new UnsavedWrites(this.storage, this.logger.child({ logger: 'storage' }));
     this.http01 = new Http01Solver(this.storage, this.logger.child({ logger: 'http' }));
     // Another instance's TLS-ALPN challenge can reach this one when storage is shared (a Keyv given, e.g.
     // Redis) or the port is (node:cluster workers).
@@ -131,6 +134,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       issuersFor: (name) => this.issuersFor(name),
       keyType: this.config.keyType,
       signal: this.stop.signal,
+      unsaved: this.unsaved,
     };
     this.jobs = new ObtainJobs({
       obtainContext,
@@ -244,6 +248,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     if (this.resolver instanceof Resolver) this.resolver.cancel();
     await this.jobs.settled();
     await this.locker.close();
+    await this.unsaved.flush(); // one last try, bounded by the storage timeout
+    this.unsaved.close();
     this.storage.health.close();
     for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
   }

@@ -14,11 +14,12 @@ import { lockNames } from './storage/keys.js';
 import type { Locker } from './storage/locks.js';
 import type { Storage } from './storage/storage.js';
 import {
+  issuedRecord,
   readStoredCertificate,
   readStoredOrderFacts,
   type StoredOrderFacts,
-  writeStoredCertificate,
 } from './stored-certificates.js';
+import type { UnsavedWrites } from './unsaved-writes.js';
 
 /** What every attempt needs; the manager builds it once. */
 export interface ObtainContext {
@@ -33,6 +34,8 @@ export interface ObtainContext {
   keyType: KeyType;
   /** The manager's stop signal. */
   signal: AbortSignal;
+  /** Where an issued certificate goes when storage refuses it: served anyway, its write retried. */
+  unsaved: UnsavedWrites;
 }
 
 /** One attempt's ask: the name, its renewal (if it is one), and the policy memory of its earlier attempts. */
@@ -48,7 +51,8 @@ export type ObtainResult =
 
 /**
  * One attempt under the name's lock. Resolves with a certificate to serve: one another instance stored
- * meanwhile, or a new one, already written to storage. Rejects when every issuer failed.
+ * meanwhile, or a new one, written to storage (or, when storage refuses it, kept to be written later:
+ * an issued certificate is never thrown away). Rejects when every issuer failed.
  * @example
  * const result = await obtainOnce(context, { name: 'example.com', policy: newPolicyState() });
  */
@@ -83,13 +87,8 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
       context.pauses,
       context.issuerContext,
     );
-    const entry = await writeStoredCertificate(
-      context.storage,
-      name,
-      certificate,
-      issuer.key,
-      context.clock.now(),
-    );
+    const { key, record, entry } = issuedRecord(name, certificate, issuer.key, context.clock.now());
+    await context.unsaved.write(key, record, name);
     return { source: 'issued', certificate: entry, ca: certificate.ca, replacedStored: Boolean(stored) };
   } finally {
     logger.info({ identifier: name }, 'releasing lock');

@@ -85,16 +85,15 @@ function isCertificateInfo(value: unknown): value is CertificateInfo {
 }
 
 /**
- * Writes a newly issued certificate as one record (certificate, key and facts together) and returns it
- * ready to serve. The TLS context is built first: a certificate whose key does not fit is never stored.
+ * A newly issued certificate as one record (certificate, key and facts together) and ready to serve. The
+ * TLS context is built first: a certificate whose key does not fit is never stored.
  */
-export async function writeStoredCertificate(
-  storage: Storage,
+export function issuedRecord(
   name: string,
   issued: { certificatePem: string; privateKeyPem: string; ca: string; profile?: string; account?: string },
   issuerKey: string,
   obtainedAtMs: number,
-): Promise<CachedCertificate> {
+): { key: string; record: StoredCertificate; entry: CachedCertificate } {
   const info = readCertificateInfo(issued.certificatePem);
   const entry = CertificateCache.entry({
     info,
@@ -113,8 +112,7 @@ export async function writeStoredCertificate(
     ...(issued.profile ? { profile: issued.profile } : {}),
     ...(issued.account ? { account: issued.account } : {}),
   };
-  await storage.set(storageKeys.certificate(issuerKey, name), record);
-  return entry;
+  return { key: storageKeys.certificate(issuerKey, name), record, entry };
 }
 
 /** How a stored certificate was ordered, for its renewal: the profile and the account (absent in old records). */

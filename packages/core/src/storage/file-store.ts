@@ -161,13 +161,31 @@ async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
-/** The file's text, or `undefined` when there is no such entry. Any other failure throws. */
+/**
+ * An entry's file that exists but cannot be read (a folder in its place, no permission, an I/O error).
+ * Never "no entry": a certificate that is there but unreadable must not be ordered again.
+ */
+export class FileEntryError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const what = code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${String(code ?? cause)})`;
+    super(`storage file ${path} ${what}`, { cause });
+    this.name = 'FileEntryError';
+    this.code = code;
+  }
+}
+
+/** The file's text, or `undefined` when there is no such entry. Any other failure throws a {@link FileEntryError}. */
 async function readIfExists(file: string): Promise<string | undefined> {
   try {
     return await fs.readFile(file, 'utf8');
   } catch (error) {
     if (isMissing(error)) return undefined;
-    throw error;
+    throw new FileEntryError(file, error);
   }
 }
 
@@ -193,12 +211,12 @@ async function listFiles(root: string): Promise<string[]> {
 }
 
 /**
- * "No entry": the file is absent, a parent is a file (`a` exists, `a/b` asked), or the key names a folder
- * (`a/b` exists, `a` asked).
+ * "No entry": the file is absent, or a parent is a file (`a` exists, `a/b` asked). A folder where the
+ * entry's file should be is not "no entry" (no key of ours is a prefix of another): it is an error.
  */
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 function hex(char: string): string {
