@@ -11,6 +11,7 @@ export interface Balancer {
 /**
  * Listens on `port` and hands each new connection to the next of `backendPorts` in turn. A backend that
  * refuses (its process died) is skipped for that connection, as a balancer's health check would.
+ * `backendPorts` is read at every connection: a test may change it as instances come and go.
  */
 export async function startBalancer(port: number, backendPorts: readonly number[]): Promise<Balancer> {
   const sockets = new Set<Socket>();

@@ -34,7 +34,7 @@ import { Http01Solver, type HttpChallengeRequest, type HttpChallengeResponse } f
 import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
-import { openStorage, type Storage } from './storage/storage.js';
+import { openStorage, removeLeftoversAtStart, type Storage } from './storage/storage.js';
 import { readStoredCertificate } from './stored-certificates.js';
 import { UnsavedWrites } from './unsaved-writes.js';
 
@@ -87,6 +87,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly stop = new AbortController();
   private readonly maintenance: Maintenance;
   private readonly unsaved: UnsavedWrites;
+  /** The first manage() removes what killed writes left in storage; in the background. */
+  private leftoversRemoved?: Promise<void>;
 
   constructor(options: CertManagerOptions = {}) {
     super();
@@ -169,6 +171,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
    * obtains one in the background. Call it once your servers can answer the CA (adapters do).
    */
   async manage(names: string[] = []): Promise<void> {
+    this.leftoversRemoved ??= removeLeftoversAtStart(this.storage, this.logger);
     const normalized = new Set([...this.config.domains, ...names.map(normalizeName)]);
     await Promise.all([...normalized].map((name) => this.manageOne(name)));
     if (!this.stop.signal.aborted) this.maintenance.start();

@@ -79,6 +79,35 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     }
   }
 
+  /**
+   * Removes the temp files of writes that will never finish: their writer process is gone (a SIGKILL
+   * mid-write), or they are older than {@link STALE_TEMP_FILE_MS}. A live writer's temp file is left alone.
+   * Resolves with how many were removed. Run when the store opens and by the cleaning pass.
+   */
+  async removeStaleTempFiles(nowMs = Date.now()): Promise<number> {
+    let entries: string[];
+    try {
+      entries = await fs.readdir(this.directory, { recursive: true });
+    } catch (error) {
+      if (isMissing(error)) return 0;
+      throw error;
+    }
+    let removed = 0;
+    for (const entry of entries) {
+      const match = TEMP_FILE.exec(path.basename(entry));
+      if (!match) continue;
+      const file = path.join(this.directory, entry);
+      const writerPid = match[1] === undefined ? undefined : Number(match[1]);
+      if (writerPid !== undefined && writerPid !== process.pid && isProcessAlive(writerPid)) {
+        const stats = await fs.stat(file).catch(() => undefined);
+        if (!stats || nowMs - stats.mtimeMs < STALE_TEMP_FILE_MS) continue;
+      } else if (writerPid === process.pid) continue; // this process's own write in progress
+      await fs.rm(file, { force: true });
+      removed++;
+    }
+    return removed;
+  }
+
   /** Yields `[<namespace>:<key>, raw]` for every entry in the namespace, in no particular order. */
   async *iterator(namespace?: string): AsyncGenerator<[string, string], void> {
     const root = this.#namespaceDirectory(namespace);
@@ -127,6 +156,21 @@ export function decodePathSegment(encoded: string): string {
   return encoded === '%' ? '' : decodeURIComponent(encoded);
 }
 
+/** A temp file of an atomic write: `.<name>.<writer pid>.<random>.tmp` (older ones have no pid). */
+const TEMP_FILE = /^\..+?(?:\.(\d+))?\.[0-9a-f]{12}\.tmp$/;
+/** A write takes milliseconds; a temp file this old belongs to nobody, whatever its pid says (pids are reused). */
+export const STALE_TEMP_FILE_MS = 10 * 60_000;
+
+function isProcessAlive(pid: number): boolean {
+  if (!(pid > 0)) return false; // 0 and negatives address process groups
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
 /**
  * Replaces `file` with `data` so that a crash at any point leaves the old content or the new one: write a
  * temp file beside it, fsync it, rename it over `file`, fsync the folder so the rename itself is durable.
@@ -134,7 +178,11 @@ export function decodePathSegment(encoded: string): string {
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
   const directory = path.dirname(file);
   await fs.mkdir(directory, { recursive: true, mode: 0o700 });
-  const temp = path.join(directory, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  // The writer's pid in the name lets a later start tell a killed write's leftover from a live one.
+  const temp = path.join(
+    directory,
+    `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  );
   try {
     const handle = await fs.open(temp, 'wx', 0o600);
     try {

@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Keyv } from 'keyv';
-import { type Logger, silentLogger } from '../log.js';
+import { errorFields, type Logger, silentLogger } from '../log.js';
 import { FileStore } from './file-store.js';
 import { DEFAULT_STORAGE_PROBE_MS, StorageHealth } from './health.js';
 import { DEFAULT_STORAGE_TIMEOUT_MS, withStorageTimeout } from './timeout.js';
@@ -77,6 +77,15 @@ export class Storage {
     await this.#bounded(this.keyv.delete(key), `delete ${key}`);
   }
 
+  /**
+   * Removes what killed writes left behind (the file store's temp files, which may hold private keys);
+   * resolves with how many. Other stores write atomically themselves: 0.
+   */
+  async removeLeftovers(): Promise<number> {
+    const store = this.keyv.store as { removeStaleTempFiles?: () => Promise<number> };
+    return typeof store?.removeStaleTempFiles === 'function' ? store.removeStaleTempFiles() : 0;
+  }
+
   async #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
     try {
       const result = await withStorageTimeout(operation, this.timeoutMs, what);
@@ -88,6 +97,17 @@ export class Storage {
       else this.health.failed(error);
       throw error;
     }
+  }
+}
+
+/** {@link Storage.removeLeftovers}, logged; never rejects (a failure is retried by the cleaning pass). */
+export async function removeLeftoversAtStart(storage: Storage, logger: Logger): Promise<void> {
+  try {
+    const removed = await storage.removeLeftovers();
+    if (removed > 0)
+      logger.info({ temp_files_removed: removed }, 'removed temp files left by interrupted writes');
+  } catch (error) {
+    logger.warn(errorFields(error), 'could not remove temp files left by interrupted writes');
   }
 }
 
