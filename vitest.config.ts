@@ -14,6 +14,8 @@ export default defineConfig({
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // The type tests (`*.test-d.ts`) run with the rest: a broken public type fails the suite.
+    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: 'test/tsconfig.json' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -11,6 +11,7 @@ import {
   startAriStandIn,
 } from './support/ari-stand-in.js';
 import { type TestClock, testClock } from './support/clock.js';
+import { recordEvents } from './support/events.js';
 import {
   ageUntilRenewed,
   type CertRenewedEvent,
@@ -51,6 +52,7 @@ async function start(options: { storage?: string; clock?: TestClock } = {}) {
   const server = await serve(manager, ca.httpPort);
   return {
     manager,
+    events: recordEvents(manager),
     clock,
     logger,
     server,
@@ -73,7 +75,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
         ? { start: new Date(Date.now() - 2 * MINUTE), end: new Date(Date.now() - MINUTE) }
         : letsEncryptLikeAnswer({ revoked: false, pem }),
     );
-    const { manager, logger, server, pem, close } = await start();
+    const { manager, events, server, pem, close } = await start();
     try {
       const renewed = nextEvent<CertRenewedEvent>(manager, 'cert_renewed');
       await manager.manage([name]);
@@ -89,7 +91,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
       expect(standIn.renewalInfoRequests).toContain(oldId);
       const served = await handshake(server.httpsPort, name, ca.rootPem);
       expect(served.cert.serialNumber.toLowerCase()).toBe(event.serial);
-      expect(logger.find('certificate needs renewal')[0]).toMatchObject({ identifier: name, reason: 'ari' });
+      expect(events.of('cert_obtaining', name).at(-1)).toMatchObject({ renewal: true, reason: 'ari' });
     } finally {
       standIn.answerWith(letsEncryptLikeAnswer);
       await close();
@@ -158,7 +160,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
         ? { start: new Date(Date.now() - 2 * MINUTE), end: new Date(Date.now() - MINUTE) }
         : letsEncryptLikeAnswer({ revoked: false, pem }),
     );
-    const { manager, logger, pem, close } = await start();
+    const { manager, events, logger, pem, close } = await start();
     try {
       const renewed = nextEvent<CertRenewedEvent>(manager, 'cert_renewed');
       standIn.rejectReplaces(1);
@@ -178,7 +180,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
         identifier: name,
         replaces: oldId,
       });
-      expect(logger.find('will retry')).toHaveLength(0);
+      expect(events.of('cert_failed')).toHaveLength(0);
     } finally {
       standIn.rejectReplaces(0);
       standIn.answerWith(letsEncryptLikeAnswer);
@@ -190,7 +192,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
     const name = 'ari-revoked.example.test';
     // Asked again a minute later (the least the client accepts), so a revocation shows within the lifetime.
     standIn.answerWith((certificate) => ({ ...letsEncryptLikeAnswer(certificate), retryAfterSeconds: 60 }));
-    const { manager, logger, clock, server, close } = await start();
+    const { manager, events, logger, clock, server, close } = await start();
     try {
       await manager.manage([name]);
       await manager.ready([name]);
@@ -200,7 +202,7 @@ describe('ACME Renewal Information (RFC 9773) from the CA', () => {
         'ARI asked',
       );
       await pause(3 * CHECK_INTERVAL_MS);
-      expect(logger.find('certificate needs renewal')).toHaveLength(0);
+      expect(events.of('cert_obtaining', name).filter((obtaining) => obtaining.renewal)).toHaveLength(0);
 
       await revokeWithCertificateKey({
         directoryUrl: ca.pebble.directoryUrl,

@@ -1,6 +1,7 @@
 import https from 'node:https';
 import { acme, CertManager } from '@autotls/core';
 import { describe, expect, it } from 'vitest';
+import { recordEvents } from './support/events.js';
 import { captureLogger } from './support/logs.js';
 import { tempDir } from './support/servers.js';
 import { testTls } from './support/tls.js';
@@ -24,6 +25,7 @@ describe('a CA that answers garbage', () => {
       retry: { intervalsMs: [10], maxDurationMs: 50 },
       logger,
     });
+    const events = recordEvents(manager);
     try {
       await manager.manage(['garbage.example.test']);
       await expect(manager.ready(['garbage.example.test'])).rejects.toThrow(
@@ -32,7 +34,7 @@ describe('a CA that answers garbage', () => {
       const failure = logger.find('could not get certificate from issuer')[0];
       expect(failure).toMatchObject({ identifier: 'garbage.example.test', issuer: `127.0.0.1-${port}-dir` });
       expect(String(failure?.error)).not.toBe('');
-      expect(logger.find('giving up on obtaining certificate')).toHaveLength(1);
+      expect(events.of('cert_giving_up', 'garbage.example.test')).toHaveLength(1);
     } finally {
       await manager.close();
       server.close();

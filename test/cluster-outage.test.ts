@@ -91,6 +91,15 @@ async function throughOutage(prefix: string, outage: () => Promise<void>, recove
   });
   const servedAfterMs = Date.now() - recoveredAt;
   const handshakes = await probe.stop();
+  if (process.env.AUTOTLS_TEST_DEBUG) {
+    for (const instance of cluster.instances) {
+      const lines = instance.process
+        .output()
+        .split('\n')
+        .filter((line) => /obtained|could not be stored|lease|will retry|storage/.test(line));
+      console.log(instance.process.name, lines.slice(-40).join('\n'));
+    }
+  }
   return { manageTimes, servedAfterMs, handshakes, orders: newOrders() - ordersBefore };
 }
 

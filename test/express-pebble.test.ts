@@ -8,6 +8,7 @@ import { acme, CertManager, silentLogger } from '@autotls/core';
 import { autoTls } from '@autotls/express';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordEvents } from './support/events.js';
 import { captureLogger } from './support/logs.js';
 import { type ChallTestSrv, type Pebble, startChallTestSrv, startPebble } from './support/pebble.js';
 import { freePort } from './support/ports.js';
@@ -65,6 +66,7 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
     const name = 'shop.example.test';
     const logger = captureLogger();
     const autotls = autoTls({ domains: [name], issuers: [issuer()], storage: await tempDir(), logger });
+    const events = recordEvents(autotls.manager);
     const app = express();
     app.use(autotls);
     app.get('/', (_req, res) => res.send('hello'));
@@ -80,7 +82,9 @@ describe('an Express app with app.use(autoTls()) and a real ACME CA', () => {
         identifier: name,
         distributed: false,
       });
-      expect(logger.find('certificate obtained successfully')[0]).toMatchObject({ identifier: name });
+      expect(events.of('cert_obtained', name)).toEqual([
+        { identifier: name, issuer: expect.any(String), ca: pebble.directoryUrl, renewal: false },
+      ]);
     } finally {
       await servers.close();
     }

@@ -5,6 +5,7 @@ import type tls from 'node:tls';
 import { acme, DEFAULT_RETRY_INTERVALS_MS, renewalRetryDelayMs } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testClock } from './support/clock.js';
+import { recordEvents } from './support/events.js';
 import {
   ageUntilRenewed,
   CERTIFICATE_LIFETIME_MS,
@@ -54,13 +55,13 @@ async function start() {
   const clock = testClock();
   const logger = captureLogger();
   const manager = await renewingManager({ issuers: [issuer()], clock, logger });
-  return { clock, logger, manager, server: await serve(manager, ca.httpPort) };
+  return { clock, logger, events: recordEvents(manager), manager, server: await serve(manager, ca.httpPort) };
 }
 
 describe('renewal by the maintenance loop, against a real CA', () => {
   it('renews a certificate past two thirds of its lifetime and the running server serves it to the next handshake', async () => {
     const name = 'renew.example.test';
-    const { clock, logger, manager, server } = await start();
+    const { clock, events, manager, server } = await start();
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: ca.rootPem });
     try {
       await manager.manage([name]);
@@ -68,7 +69,7 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       const before = await handshake(server.httpsPort, name, ca.rootPem);
       expect(await get(agent, server.httpsPort, name)).toEqual({ status: 200, reused: false });
       await pause(3 * CHECK_INTERVAL_MS);
-      expect(logger.find('certificate needs renewal')).toHaveLength(0);
+      expect(events.of('cert_obtaining', name).filter((obtaining) => obtaining.renewal)).toHaveLength(0);
 
       const ordersBefore = newOrders();
       const event = await ageUntilRenewed(manager, clock, PAST_TWO_THIRDS_MS);
@@ -86,10 +87,7 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       // Same server, same kept-alive connection: nothing was restarted or dropped.
       expect(await get(agent, server.httpsPort, name)).toEqual({ status: 200, reused: true });
       expect(newOrders()).toBe(ordersBefore + 1);
-      expect(logger.find('certificate needs renewal')[0]).toMatchObject({
-        identifier: name,
-        reason: 'lifetime',
-      });
+      expect(events.of('cert_obtaining', name).at(-1)).toMatchObject({ renewal: true, reason: 'lifetime' });
     } finally {
       agent.destroy();
       await server.close();
@@ -144,8 +142,8 @@ describe('renewal by the maintenance loop, against a real CA', () => {
     const storage = await tempDir();
     const renewingClock = testClock();
     const renewing = await renewingManager({ issuers: [issuer()], storage, clock: renewingClock });
-    const logger = captureLogger();
-    const other = await renewingManager({ issuers: [issuer()], storage, logger });
+    const other = await renewingManager({ issuers: [issuer()], storage });
+    const otherEvents = recordEvents(other);
     const server = await serve(renewing, ca.httpPort);
     const otherHttps = https.createServer(other.httpsOptions(), (_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => otherHttps.listen(0, '127.0.0.1', resolve));
@@ -169,10 +167,7 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       expect(serialOf(seen.cert)).toBe(serial);
       expect(serial).not.toBe(original);
       expect(obtaining).toEqual([]);
-      expect(logger.find('loaded renewed certificate from storage')[0]).toMatchObject({
-        identifier: name,
-        serial,
-      });
+      expect(otherEvents.of('cached_managed_cert', name)).toHaveLength(2); // at start, then the renewed one
     } finally {
       otherHttps.closeAllConnections();
       await new Promise((resolve) => otherHttps.close(resolve));
@@ -198,8 +193,8 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       clock.offsetMs += ms;
       await (sleeps.length >= 4 ? gate : pause(10));
     };
-    const logger = captureLogger();
-    const manager = await renewingManager({ issuers: [issuer()], clock, logger });
+    const manager = await renewingManager({ issuers: [issuer()], clock });
+    const events = recordEvents(manager);
     // One listener whose answers switch: closing and reopening the port would let another test file take it.
     const answerChallenges = manager.httpHandler();
     let challengesBroken = false;
@@ -245,11 +240,8 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       expect(sleeps[0]).toBe(DEFAULT_RETRY_INTERVALS_MS[0]);
       expect(sleeps[3]).toBeLessThan(DEFAULT_RETRY_INTERVALS_MS[3] ?? 0);
       expect(retryingIn).toEqual(sleeps.map((ms) => ms / 1000));
-      expect(logger.find('will retry')[0]).toMatchObject({
-        identifier: name,
-        logger: 'tls.renew',
-        attempt: 1,
-      });
+      expect(events.of('cert_obtaining', name)[1]).toMatchObject({ attempt: 1, renewal: true });
+      expect(events.of('cert_failed', name)[0]).toMatchObject({ attempt: 1 });
       expect(serialOf((await handshake(httpsPort, name, ca.rootPem)).cert)).toBe(serial);
     } finally {
       openGate();

@@ -4,14 +4,11 @@
  * can answer them with `alreadyReplaced`. Also: revoking a certificate at Pebble with its own key.
  */
 import { createPublicKey, sign, X509Certificate } from 'node:crypto';
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { httpRequest } from './http.js';
 import type { Pebble } from './pebble.js';
-import { freePort } from './ports.js';
-import { forwardableHeaders, forwardUpstream, readBody } from './reverse-proxy.js';
-import { testTls } from './tls.js';
+import { forwardableHeaders, readBody } from './reverse-proxy.js';
+import { sendWhole, standInFront } from './stand-in.js';
 
 /** Where the stand-in serves ARI; any path works, clients take it from the directory. */
 const RENEWAL_INFO_PATH = '/renewal-info';
@@ -88,39 +85,26 @@ export function serialOfCertificateId(certificateId: string): string {
 const NOT_FORWARDED = ['content-length'];
 
 export async function startAriStandIn(pebble: Pebble): Promise<AriStandIn> {
-  const tls = await testTls();
-  const target = new URL(pebble.origin);
-  const port = await freePort();
-  const origin = `https://127.0.0.1:${port}`;
+  const front = await standInFront(pebble);
+  const { origin, upstream } = front;
   const renewalInfoRequests: string[] = [];
   const newOrders: NewOrderSeen[] = [];
   let answer: (certificate: { serial: string; revoked: boolean; pem: string }) => AriAnswer | undefined =
     letsEncryptLikeAnswer;
   let rejectsLeft = 0;
-  const sockets = new Set<Socket>();
-
-  /** Forwards with the client's Host: Pebble builds its URLs from it, so they already name the stand-in. */
-  const upstream = (method: string, path: string, headers: OutgoingHttpHeaders, body?: Buffer) =>
-    forwardUpstream(target, pebble.caPem, { method, path, headers, body });
-
-  const send = (res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | string) => {
-    const payload = Buffer.from(body);
-    res.writeHead(status, { ...headers, 'content-length': payload.length });
-    res.end(payload);
-  };
 
   const renewalInfo = async (res: ServerResponse, certificateId: string) => {
     renewalInfoRequests.push(certificateId);
     const serial = serialOfCertificateId(certificateId);
     const status = await pebble.certStatus(serial);
-    if (!status) return send(res, 404, { 'content-type': 'application/problem+json' }, '{"status":404}');
+    if (!status) return sendWhole(res, 404, { 'content-type': 'application/problem+json' }, '{"status":404}');
     const given = answer({ serial, revoked: status.Status === 'Revoked', pem: status.Certificate });
-    if (!given) return send(res, 404, { 'content-type': 'application/problem+json' }, '{"status":404}');
+    if (!given) return sendWhole(res, 404, { 'content-type': 'application/problem+json' }, '{"status":404}');
     const body = {
       suggestedWindow: { start: given.start.toISOString(), end: given.end.toISOString() },
       ...(given.explanationURL ? { explanationURL: given.explanationURL } : {}),
     };
-    send(
+    sendWhole(
       res,
       200,
       { 'content-type': 'application/json', 'retry-after': String(given.retryAfterSeconds ?? 21_600) },
@@ -158,7 +142,7 @@ export async function startAriStandIn(pebble: Pebble): Promise<AriStandIn> {
           detail: `certificate ${order.replaces} has already been replaced (ARI stand-in)`,
           status: 409,
         };
-        return send(
+        return sendWhole(
           res,
           409,
           { 'content-type': 'application/problem+json', ...(nonce ? { 'replay-nonce': nonce } : {}) },
@@ -177,26 +161,15 @@ export async function startAriStandIn(pebble: Pebble): Promise<AriStandIn> {
       res.writeHead(response.status, out);
       return res.end();
     }
-    send(res, response.status, out, payload);
+    sendWhole(res, response.status, out, payload);
   };
 
-  const server = createServer({ cert: tls.certPem, key: tls.keyPem });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res).catch(() => res.destroy());
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host: '127.0.0.1' }, resolve);
-  });
+  await front.serve(handle);
 
   return {
     origin,
-    directoryUrl: `${origin}${new URL(pebble.directoryUrl).pathname}`,
-    caPem: tls.caPem,
+    directoryUrl: front.directoryUrl,
+    caPem: front.caPem,
     renewalInfoRequests,
     newOrders,
     answerWith(next) {
@@ -205,10 +178,7 @@ export async function startAriStandIn(pebble: Pebble): Promise<AriStandIn> {
     rejectReplaces(count = 1) {
       rejectsLeft = count;
     },
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: () => front.stop(),
   };
 }
 

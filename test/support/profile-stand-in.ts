@@ -4,13 +4,10 @@
  * profiles in the directory, records each newOrder's `profile`, echoes it on the order, answers
  * `invalidProfile` at newOrder for an unlisted one, and can refuse a profile at finalize.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pebble } from './pebble.js';
-import { freePort } from './ports.js';
-import { forwardableHeaders, forwardUpstream, readBody } from './reverse-proxy.js';
-import { testTls } from './tls.js';
+import { forwardableHeaders, readBody } from './reverse-proxy.js';
+import { sendWhole, standInFront } from './stand-in.js';
 
 /** Pebble's routes for newOrder, an order, and its finalize URL. */
 const NEW_ORDER_PATH = '/order-plz';
@@ -48,30 +45,18 @@ export interface ProfileStandIn {
 }
 
 export async function startProfileStandIn(pebble: Pebble): Promise<ProfileStandIn> {
-  const tls = await testTls();
-  const target = new URL(pebble.origin);
-  const port = await freePort();
-  const origin = `https://127.0.0.1:${port}`;
+  const front = await standInFront(pebble);
+  const { origin, upstream } = front;
   const orders: OrderSeen[] = [];
   /** Pebble's order id → the profile its newOrder asked for. */
   const profileOfOrder = new Map<string, string | undefined>();
   let profiles: Record<string, string> = { ...LETS_ENCRYPT_PROFILES };
   let refusedAtFinalize: string | undefined;
-  const sockets = new Set<Socket>();
-
-  const upstream = (method: string, path: string, headers: OutgoingHttpHeaders, body?: Buffer) =>
-    forwardUpstream(target, pebble.caPem, { method, path, headers, body });
-
-  const send = (res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer | string) => {
-    const payload = Buffer.from(body);
-    res.writeHead(status, { ...headers, 'content-length': payload.length });
-    res.end(payload);
-  };
 
   const problem = async (req: IncomingMessage, res: ServerResponse, status: number, detail: string) => {
     const nonce = (await upstream('HEAD', NONCE_PATH, { host: req.headers.host })).headers['replay-nonce'];
     const body = { type: 'urn:ietf:params:acme:error:invalidProfile', detail, status };
-    send(
+    sendWhole(
       res,
       status,
       { 'content-type': 'application/problem+json', ...(nonce ? { 'replay-nonce': nonce } : {}) },
@@ -146,26 +131,15 @@ export async function startProfileStandIn(pebble: Pebble): Promise<ProfileStandI
       // The draft: the server echoes the order's profile.
       payload = Buffer.from(JSON.stringify({ ...JSON.parse(payload.toString('utf8')), profile: echoed }));
     }
-    send(res, response.status, out, payload);
+    sendWhole(res, response.status, out, payload);
   };
 
-  const server = createServer({ cert: tls.certPem, key: tls.keyPem });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res).catch(() => res.destroy());
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host: '127.0.0.1' }, resolve);
-  });
+  await front.serve(handle);
 
   return {
     origin,
-    directoryUrl: `${origin}${new URL(pebble.directoryUrl).pathname}`,
-    caPem: tls.caPem,
+    directoryUrl: front.directoryUrl,
+    caPem: front.caPem,
     orders,
     listProfiles(next) {
       profiles = { ...next };
@@ -173,9 +147,6 @@ export async function startProfileStandIn(pebble: Pebble): Promise<ProfileStandI
     refuseAtFinalize(profile) {
       refusedAtFinalize = profile;
     },
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: () => front.stop(),
   };
 }

@@ -1,9 +1,11 @@
 /** @module The manager's events, by Caddy's names, and their payloads. */
 import type { EventEmitter } from 'node:events';
+import type { RenewalReason } from './renewal.js';
 
 /** Event payloads, by Caddy's event names. */
 export interface CertManagerEvents {
-  cert_obtaining: [{ identifier: string; attempt: number }];
+  /** An attempt starts; a renewal says why it was due (`expired`, `emergency`, `ari`, `lifetime`). */
+  cert_obtaining: [{ identifier: string; attempt: number; renewal: boolean; reason?: RenewalReason }];
   cert_obtained: [{ identifier: string; issuer: string; ca: string; renewal: boolean }];
   cert_renewed: [
     { identifier: string; issuer: string; ca: string; reason: string; old_serial: string; serial: string },

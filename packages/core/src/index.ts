@@ -28,9 +28,8 @@ export {
   acme,
   type ChallengeType,
   type ExternalAccountBinding,
-  letsEncrypt,
-  zeroSSL,
 } from './issuers/acme.js';
+export { letsEncrypt, zeroSSL } from './issuers/acme-cas.js';
 export { internal } from './issuers/internal.js';
 export type {
   CertificateRequest,

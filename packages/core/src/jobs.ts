@@ -80,7 +80,13 @@ export class ObtainJobs {
       verb: renewal ? 'renewing' : 'obtaining',
       ...(renewal && { logFields: { reason: renewal.reason } }),
       listener: {
-        attempting: (attempt) => events.emit('cert_obtaining', { identifier: name, attempt }),
+        attempting: (attempt) =>
+          events.emit('cert_obtaining', {
+            identifier: name,
+            attempt,
+            renewal: Boolean(renewal),
+            ...(renewal && { reason: renewal.reason }),
+          }),
         failed: ({ error, attempt, retryingInMs }) => {
           if (isStorageOutage(error)) {
             this.waitingOnStorage.add(name);

@@ -12,6 +12,7 @@ import type { Issuer, IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
 import { maintenanceIntervalMs, type RenewalReason, renewalDecision } from './renewal.js';
 import { RenewalSchedule } from './renewal-schedule.js';
+import { RenewalStarter } from './renewal-start.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
 import type { Storage } from './storage/storage.js';
@@ -62,8 +63,7 @@ export class Maintenance {
   private readonly stopping = new AbortController();
   private readonly logger: Logger;
   private readonly renewalInfos: RenewalInfoRecords;
-  /** Name → `<serial>:<reason>` whose backoff wait was already cut short: once per certificate and reason. */
-  private readonly hurried = new Map<string, string>();
+  private readonly renewals: RenewalStarter;
   /** When to look at each managed name next; a pass takes only the names due. */
   private readonly schedule = new RenewalSchedule();
   /** The shortest lifetime of a certificate maintained so far: short-lived ones shorten the interval. */
@@ -72,6 +72,7 @@ export class Maintenance {
   constructor(private readonly options: MaintenanceOptions) {
     this.logger = options.logger.child({ logger: 'tls.maintenance' });
     this.renewalInfos = new RenewalInfoRecords({ ...options, logger: this.logger });
+    this.renewals = new RenewalStarter(options.host, this.logger);
   }
 
   /** Schedules a pass every `checkIntervalMs`; idempotent. The timer never keeps the process alive. */
@@ -153,75 +154,41 @@ export class Maintenance {
   /** Looks at one name: adopts what storage has, renews when due. Resolves with when to look again. */
   private async maintain(name: string): Promise<number> {
     const { host, clock } = this.options;
-    const nextPass = () => clock.now() + this.intervalMs();
-    const cached = host.cached(name);
-    let current = cached;
-    const stored = await host.loadFromStorage(name);
-    if (stored && isNewer(stored, cached)) {
-      current = stored;
-      // Not cached and nothing running: it was evicted from a full cache, and is served from storage.
-      if (cached || host.isBusy(name)) host.adopt(name, stored);
-      // A renewal of ours waiting to retry would only find this on its next attempt, hours away maybe.
-      if (host.isBusy(name)) host.hurry(name);
-    }
-    if (!current) return nextPass(); // Nothing obtained yet: the obtain in flight (or its give-up) owns it.
+    const nextPass = clock.now() + this.intervalMs();
+    const current = await this.adoptNewerStored(name);
+    if (!current) return nextPass; // Nothing obtained yet: the obtain in flight (or its give-up) owns it.
     const issuer = host.issuer(current.issuerKey);
     const ari = host.isBusy(name)
       ? undefined
       : await this.renewalInfos.current(name, current, issuer, this.stopping.signal);
-    const now = clock.now();
-    this.shortestLifetimeMs = Math.min(
-      this.shortestLifetimeMs,
-      current.info.notAfter - current.info.notBefore,
-    );
-    const decision = renewalDecision(current.info, now, {
+    const lifetimeMs = current.info.notAfter - current.info.notBefore;
+    this.shortestLifetimeMs = Math.min(this.shortestLifetimeMs, lifetimeMs);
+    const nowMs = clock.now();
+    const decision = renewalDecision(current.info, nowMs, {
       windowRatio: this.options.windowRatio,
-      checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [
-        current.info.notAfter - current.info.notBefore,
-      ]),
+      checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [lifetimeMs]),
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
-    if (!decision.reason) {
-      // Looked at again next pass, not only when due: another instance's renewal must be picked up from
-      // storage within a pass (the README's promise). A shared schedule in storage would lift this.
-      return nextPass();
-    }
-    const fields = {
-      identifier: name,
-      issuer: current.issuerKey,
-      serial: current.info.serialNumber,
-      reason: decision.reason,
-      expiration: new Date(current.info.notAfter).toISOString(),
-      remaining: Math.round((current.info.notAfter - now) / 1000),
-      ...(ari ? { ari_selected_time: new Date(ari.selectedTimeMs).toISOString() } : {}),
-      ...(ari?.explanationUrl ? { ari_explanation: ari.explanationUrl } : {}),
-    };
-    if (host.isBusy(name)) {
-      // Already renewing; in an emergency the backoff wait (up to hours) is cut short, once per certificate.
-      const urgent = decision.reason === 'emergency' || decision.reason === 'expired';
-      const key = `${current.info.serialNumber}:${decision.reason}`;
-      if (urgent && this.hurried.get(name) !== key && host.hurry(name)) {
-        this.hurried.set(name, key);
-        this.logger.error(
-          fields,
-          'certificate expires soon and its renewal is waiting to retry; retrying now',
-        );
-      }
-      return nextPass();
-    }
-    if (decision.reason === 'expired') {
-      this.logger.error(fields, 'certificate has expired; serving it until a new one arrives, renewing now');
-    } else if (decision.reason === 'emergency') {
-      this.logger.error(fields, 'certificate expires soon; emergency renewal');
-    } else {
-      this.logger.info(fields, 'certificate needs renewal');
-    }
-    host.renew(name, {
-      replacing: current,
-      reason: decision.reason,
-      ...(ari ? { ariCertificateId: ari.certificateId } : {}),
-    });
-    return nextPass();
+    // Looked at again next pass even when not due: another instance's renewal must be picked up from
+    // storage within a pass (the README's promise). A shared schedule in storage would lift this.
+    if (decision.reason) this.renewals.start({ name, current, reason: decision.reason, ari, nowMs });
+    return nextPass;
+  }
+
+  /**
+   * The certificate to judge: storage's when it is newer than the cached one (another instance renewed it),
+   * which is then served; `undefined` when there is none yet.
+   */
+  private async adoptNewerStored(name: string): Promise<CachedCertificate | undefined> {
+    const { host } = this.options;
+    const cached = host.cached(name);
+    const stored = await host.loadFromStorage(name);
+    if (!stored || !isNewer(stored, cached)) return cached;
+    // Not cached and nothing running: it was evicted from a full cache, and is served from storage.
+    if (cached || host.isBusy(name)) host.adopt(name, stored);
+    // A renewal of ours waiting to retry would only find this on its next attempt, hours away maybe.
+    if (host.isBusy(name)) host.hurry(name);
+    return stored;
   }
 }
 

@@ -11,18 +11,18 @@ import type tls from 'node:tls';
 import { type CachedCertificate, CertificateCache } from './cache.js';
 import type { CertificateInfo } from './certificates.js';
 import { type Clock, sleep, systemClock } from './clock.js';
-import { concurrencyLimit, singleFlight } from './concurrency.js';
 import { type CertManagerOptions, type ManagerConfig, resolveConfig } from './config.js';
 import type { DnsResolver } from './dns-watch.js';
 import type { CertManagerEvents } from './events.js';
 import { answerHttpRequest, type HttpAnswerOptions, plainHttpHandler } from './http.js';
-import { letsEncrypt, zeroSSL } from './issuers/acme.js';
+import { letsEncrypt, zeroSSL } from './issuers/acme-cas.js';
 import { internal } from './issuers/internal.js';
 import type { ChallengeSolver, Issuer, IssuerContext } from './issuers/issuer.js';
 import { ObtainJobs } from './jobs.js';
 import { createDefaultLogger, errorFields, type Logger } from './log.js';
 import { Maintenance, type MaintenanceHost } from './maintenance.js';
-import { isInternalName, normalizeName, wildcardFor } from './names.js';
+import { ManagedNames } from './managed-names.js';
+import { isInternalName, normalizeName } from './names.js';
 import { plainAddress, serveHandshakesWithoutSni } from './no-sni.js';
 import type { ObtainContext } from './obtain.js';
 import { OnDemandIssuance } from './on-demand.js';
@@ -35,7 +35,6 @@ import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
 import { openStorage, removeLeftoversAtStart, type Storage } from './storage/storage.js';
-import { readStoredCertificate } from './stored-certificates.js';
 import { UnsavedWrites } from './unsaved-writes.js';
 
 export type { CertManagerOptions } from './config.js';
@@ -47,8 +46,6 @@ export interface ManagedCertificate extends CertificateInfo {
   issuerKey: string;
 }
 
-/** Storage reads in flight while `manage()` loads many names; a handshake's own read waits behind at most these. */
-const MANAGE_LOAD_CONCURRENCY = 16;
 /** A DNS check is a hint, not a verdict: a slow resolver must not hold up the retry schedule. */
 const DNS_HINT_TIMEOUT_MS = 2_000;
 
@@ -77,13 +74,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly resolver: DnsResolver;
   /** Names with an obtain or renewal running in the background, until it succeeds or gives up. */
   private readonly jobs: ObtainJobs;
-  private readonly managed = new Set<string>();
+  private readonly managed: ManagedNames;
   private readonly onDemand?: OnDemandIssuance;
-  /** Handshakes waiting for a managed name's certificate to be read from storage share one read. */
-  private readonly handshakeLoad = singleFlight<string, CachedCertificate | undefined>();
-  /** Names whose `manage()` is still reading storage. */
-  private readonly loading = singleFlight<string, void>();
-  private readonly limitLoading = concurrencyLimit(MANAGE_LOAD_CONCURRENCY);
   private readonly stop = new AbortController();
   private readonly maintenance: Maintenance;
   private readonly unsaved: UnsavedWrites;
@@ -126,30 +118,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.resolver = options.resolver ?? new Resolver({ timeout: DNS_HINT_TIMEOUT_MS, tries: 2 });
     // Every waiting obtain, poll and lock listens on this one signal: thousands of names are normal.
     setMaxListeners(0, this.stop.signal);
-    const obtainContext: ObtainContext = {
-      storage: this.storage,
-      locker: this.locker,
-      logger: this.logger,
-      clock: this.clock,
-      issuerContext: this.context,
-      pauses: new Map() satisfies IssuerPauses,
-      issuersFor: (name) => this.issuersFor(name),
-      keyType: this.config.keyType,
-      signal: this.stop.signal,
-      unsaved: this.unsaved,
-    };
-    this.jobs = new ObtainJobs({
-      obtainContext,
-      schedule: this.config.retry,
-      clock: this.clock,
-      sleep: this.sleep,
-      resolver: this.resolver,
-      logger: this.logger,
-      cache: this.cache,
-      events: this,
-    });
-    // Obtains that failed because storage was down go again as soon as it answers, not at their backoff.
-    this.storage.health.onRecovered(() => this.jobs.hurryStorageWaiters());
+    this.jobs = this.obtainJobs();
+    // Obtains that failed because storage was down go again once it answers, not at their backoff.
+    this.storage.health.onSettled(() => this.jobs.hurryStorageWaiters());
     if (this.config.onDemand) {
       const logger = this.logger.child({ logger: 'tls.on_demand' });
       this.onDemand = new OnDemandIssuance(this.config.onDemand, this.onDemandHost(), this.clock, logger);
@@ -164,6 +135,17 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       windowRatio: this.config.renewal.windowRatio,
       checkIntervalMs: this.config.renewal.checkIntervalMs,
     });
+    this.managed = new ManagedNames({
+      storage: this.storage,
+      cache: this.cache,
+      jobs: this.jobs,
+      clock: this.clock,
+      logger: this.logger,
+      events: this,
+      issuerKeysFor: (name) => this.issuersFor(name).map((issuer) => issuer.key),
+      onManaged: (name) => this.maintenance.checkSoon(name),
+      ...(this.onDemand ? { onDemand: this.onDemand } : {}),
+    });
   }
 
   /**
@@ -173,16 +155,16 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   async manage(names: string[] = []): Promise<void> {
     this.leftoversRemoved ??= removeLeftoversAtStart(this.storage, this.logger);
     const normalized = new Set([...this.config.domains, ...names.map(normalizeName)]);
-    await Promise.all([...normalized].map((name) => this.manageOne(name)));
+    await Promise.all([...normalized].map((name) => this.managed.manage(name)));
     if (!this.stop.signal.aborted) this.maintenance.start();
   }
 
   /** Resolves when certificates for `names` (default: every managed name) are in the cache; rejects on give-up. */
   async ready(names?: string[]): Promise<void> {
-    const wanted = names ? names.map(normalizeName) : [...this.managed];
+    const wanted = names ? names.map(normalizeName) : this.managed.all();
     await Promise.all(
       wanted.map(async (name) => {
-        await this.loading.pending(name);
+        await this.managed.loaded(name);
         if (this.cache.get(name)) return;
         const job = this.jobs.get(name);
         if (job) return job.settled;
@@ -190,7 +172,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
           throw new Error(`${name} is not managed: call manage([${JSON.stringify(name)}]) first`);
         }
         // Evicted from a full cache: storage still has it. Otherwise its obtain gave up (cert_giving_up).
-        if (!(await this.loadMissing(name)))
+        if (!(await this.managed.loadMissing(name)))
           throw new Error(`${name} has no certificate: obtaining it gave up`);
       }),
     );
@@ -201,7 +183,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     return {
       SNICallback: createSNICallback({
         cache: this.cache,
-        loadMissing: (name) => this.loadMissing(name),
+        loadMissing: (name) => this.managed.loadMissing(name),
         onUnusable: (name, certificate, error) => this.onUnusable(name, certificate, error),
       }),
     };
@@ -271,26 +253,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     if (!name) return undefined;
     const cached = this.cache.get(name);
     // Not loaded yet (or evicted): this handshake goes without; the next one after the read is served.
-    if (!cached && this.managed.has(name)) this.loadMissing(name).catch(() => {});
+    if (!cached && this.managed.has(name)) this.managed.loadMissing(name).catch(() => {});
     return cached;
-  }
-
-  /** A managed name's certificate read from storage at handshake time: not loaded yet, or evicted. */
-  private loadMissing(name: string): Promise<CachedCertificate | undefined> {
-    const wildcard = wildcardFor(name);
-    const managedName = this.managed.has(name)
-      ? name
-      : wildcard && this.managed.has(wildcard)
-        ? wildcard
-        : undefined;
-    const onDemand = this.onDemand?.inFlight(name);
-    if (onDemand) return onDemand; // its first obtain is running: wait for it with the first handshake
-    if (!managedName) return this.onDemand?.certificateFor(name) ?? Promise.resolve(undefined);
-    return this.handshakeLoad(managedName, async () => {
-      const certificate = await this.loadFromStorage(managedName);
-      if (certificate) this.cache.set(certificate);
-      return certificate;
-    });
   }
 
   /** A cached certificate that cannot be served: drop it and obtain a new one. */
@@ -303,55 +267,14 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     if (this.managed.has(name)) this.jobs.start(name);
   }
 
-  private manageOne(name: string): Promise<void> {
-    if (!this.managed.has(name)) {
-      this.managed.add(name);
-      this.maintenance.checkSoon(name);
-    }
-    // Recorded before the first await, so concurrent manage() and ready() calls see the same work.
-    return this.loading(name, () => this.limitLoading(() => this.loadOrObtain(name)));
-  }
-
-  private async loadOrObtain(name: string): Promise<void> {
-    if (this.cache.get(name) || this.jobs.has(name)) return;
-    let stored: CachedCertificate | undefined;
-    try {
-      stored = await this.loadFromStorage(name);
-    } catch (error) {
-      // Storage is failing: an attempt re-reads it under the lock before asking any CA, so nothing is
-      // issued twice; until it answers, attempts fail and back off.
-      this.logger.error(
-        { identifier: name, ...errorFields(error) },
-        'reading certificate from storage failed',
-      );
-      return this.jobs.start(name);
-    }
-    if (stored) {
-      this.adopt(name, stored, 'loaded certificate from storage');
-      if (stored.info.notAfter > this.clock.now()) return;
-      this.logger.error(
-        { identifier: name, expired_at: new Date(stored.info.notAfter).toISOString() },
-        'stored certificate has expired; serving it until a new one arrives',
-      );
-    }
-    this.jobs.start(name, stored && { replacing: stored, reason: 'expired' });
-  }
-
-  /** Serves a certificate found in storage. */
-  private adopt(name: string, certificate: CachedCertificate, message: string): void {
-    this.cache.set(certificate);
-    const { issuerKey: issuer, info } = certificate;
-    this.emit('cached_managed_cert', { identifier: name, issuer, source: 'storage' });
-    this.logger.info({ identifier: name, issuer, serial: info.serialNumber }, message);
-  }
-
   /** What the maintenance loop may see and do; it renews through the same job machinery. */
   private maintenanceHost(): MaintenanceHost {
     return {
       cached: (name) => this.cache.get(name),
       isBusy: (name) => this.jobs.has(name),
-      loadFromStorage: (name) => this.loadFromStorage(name),
-      adopt: (name, certificate) => this.adopt(name, certificate, 'loaded renewed certificate from storage'),
+      loadFromStorage: (name) => this.managed.loadFromStorage(name),
+      adopt: (name, certificate) =>
+        this.managed.adopt(name, certificate, 'loaded renewed certificate from storage'),
       renew: (name, renewal) => this.jobs.start(name, renewal),
       hurry: (name) => this.jobs.get(name)?.hurry() ?? false,
       issuer: (key) => [...this.issuers, this.internalIssuer].find((issuer) => issuer.key === key),
@@ -376,10 +299,29 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     return isInternalName(name) ? [this.internalIssuer] : this.issuers;
   }
 
-  /** The newest readable stored certificate for `name`; a corrupt entry is logged and skipped, a failing store throws. */
-  private loadFromStorage(name: string): Promise<CachedCertificate | undefined> {
-    const issuerKeys = this.issuersFor(name).map((issuer) => issuer.key);
-    return readStoredCertificate(this.storage, issuerKeys, name, this.logger);
+  private obtainJobs(): ObtainJobs {
+    const obtainContext: ObtainContext = {
+      storage: this.storage,
+      locker: this.locker,
+      logger: this.logger,
+      clock: this.clock,
+      issuerContext: this.context,
+      pauses: new Map() satisfies IssuerPauses,
+      issuersFor: (name) => this.issuersFor(name),
+      keyType: this.config.keyType,
+      signal: this.stop.signal,
+      unsaved: this.unsaved,
+    };
+    return new ObtainJobs({
+      obtainContext,
+      schedule: this.config.retry,
+      clock: this.clock,
+      sleep: this.sleep,
+      resolver: this.resolver,
+      logger: this.logger,
+      cache: this.cache,
+      events: this,
+    });
   }
 }
 

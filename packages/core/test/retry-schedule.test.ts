@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testClock } from '../../../test/support/clock.js';
+import { recordEvents } from '../../../test/support/events.js';
 import { captureLogger } from '../../../test/support/logs.js';
 import { DEFAULT_RETRY_INTERVALS_MS } from '../src/backoff.js';
 import type { Issuer } from '../src/issuers/issuer.js';
@@ -37,14 +38,13 @@ async function failingManager(retry?: CertManagerOptions['retry']) {
 
 describe('the retry schedule', () => {
   it('waits 1m, 2m, 2m, 5m, 10m×3, 20m×4, 30m×6, 1h×3, 2h×2, 3h×2, then 6h, and gives up after 30 days', async () => {
-    const { manager, clock, logger } = await failingManager();
-    const givingUp: unknown[] = [];
-    manager.on('cert_giving_up', (event) => givingUp.push(event));
+    const { manager, clock } = await failingManager();
+    const events = recordEvents(manager);
     const startedAt = clock.now();
     await manager.manage(['www.example.com']);
     await expect(manager.ready(['www.example.com'])).rejects.toThrow(/bad month/);
 
-    const retryingIn = logger.find('will retry').map((line) => line.retrying_in);
+    const retryingIn = events.of('cert_failed').map((failed) => failed.retrying_in);
     const minutes = (m: number) => m * 60;
     const expectedStart = [
       1, 2, 2, 5, 10, 10, 10, 20, 20, 20, 20, 30, 30, 30, 30, 30, 30, 60, 60, 60, 120, 120, 180, 180, 360,
@@ -57,27 +57,22 @@ describe('the retry schedule', () => {
     const elapsed = clock.now() - startedAt;
     expect(elapsed).toBeLessThanOrEqual(thirtyDays);
     expect(elapsed).toBeGreaterThan(thirtyDays - 6 * 3600 * 1000);
+    const givingUp = events.of('cert_giving_up');
     expect(givingUp).toHaveLength(1);
-    const last = logger.find('giving up on obtaining certificate')[0];
-    expect(last).toMatchObject({
-      level: 'error',
-      identifier: 'www.example.com',
-      max_duration: thirtyDays / 1000,
-    });
-    expect(last?.attempts).toBe(retryingIn.length + 1);
+    expect(givingUp[0]).toMatchObject({ identifier: 'www.example.com', retryable: true });
+    expect(givingUp[0]?.attempts).toBe(retryingIn.length + 1);
+    expect(givingUp[0]?.elapsed).toBe(elapsed / 1000);
     expect(retryingIn.length + 1).toBeGreaterThan(130);
-
-    const willRetry = logger.find('will retry')[3];
-    expect(willRetry).toMatchObject({ attempt: 4, retrying_in: 300, max_duration: thirtyDays / 1000 });
-    expect(typeof willRetry?.elapsed).toBe('number');
+    expect(events.of('cert_failed')[3]).toMatchObject({ attempt: 4, retrying_in: 300 });
     await manager.close();
   });
 
   it('takes its intervals and maximum duration from the retry option', async () => {
-    const { manager, logger } = await failingManager({ intervalsMs: [1000, 5000], maxDurationMs: 20_000 });
+    const { manager } = await failingManager({ intervalsMs: [1000, 5000], maxDurationMs: 20_000 });
+    const events = recordEvents(manager);
     await manager.manage(['short.example.com']);
     await expect(manager.ready(['short.example.com'])).rejects.toThrow();
-    expect(logger.find('will retry').map((line) => line.retrying_in)).toEqual([1, 5, 5, 5]);
+    expect(events.of('cert_failed').map((failed) => failed.retrying_in)).toEqual([1, 5, 5, 5]);
     await manager.close();
   });
 });

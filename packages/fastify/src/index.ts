@@ -12,7 +12,7 @@ import {
   listenServer,
   trackConnections,
 } from '@autotls/core';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** `manager` (the one given to `httpsOptions()`, which the plugin then leaves open) and `redirect` as in every adapter. */
@@ -55,11 +55,28 @@ const plugin: FastifyPluginAsync<AutoTlsPluginOptions> = async (fastify, options
     );
   }
   const core = new AdapterCore(options);
-  const { manager } = core;
   core.httpsPort = options.httpsPort;
-  if (!fastify.hasDecorator('autoTls')) fastify.decorate('autoTls', manager);
-  let plain: http.Server | undefined;
+  if (!fastify.hasDecorator('autoTls')) fastify.decorate('autoTls', core.manager);
+  answerChallengesAndRedirect(fastify, core, options.redirect !== false);
+  if (fastify.server instanceof tls.Server) serveTls(fastify, fastify.server, core.manager);
+  const plain = listenPlainHttp(fastify, options);
 
+  fastify.addHook('onListen', async () => {
+    if (core.httpsPort === undefined && fastify.server instanceof tls.Server) {
+      core.httpsPort = (fastify.server.address() as net.AddressInfo).port;
+    }
+    await core.manageDomains();
+  });
+
+  fastify.addHook('onClose', async () => {
+    const server = plain();
+    if (server) await closeServer(server);
+    if (core.ownsManager) await core.manager.close();
+  });
+};
+
+/** The challenge route, and (unless `redirect` is off) core's redirect for every other plain-HTTP request. */
+function answerChallengesAndRedirect(fastify: FastifyInstance, core: AdapterCore, redirect: boolean): void {
   /** Sends core's answer (challenge, redirect) if it has one; `undefined` means the app handles it. */
   const respond = async (request: FastifyRequest, reply: FastifyReply) => {
     const answer = await core.answer({
@@ -68,28 +85,33 @@ const plugin: FastifyPluginAsync<AutoTlsPluginOptions> = async (fastify, options
     });
     return answer && reply.code(answer.status).headers(answer.headers).send(answer.body);
   };
-
   fastify.route({
     method: ['GET', 'HEAD'],
     url: CHALLENGE_ROUTE,
     handler: async (request, reply) => (await respond(request, reply)) ?? reply.callNotFound(),
   });
-  if (options.redirect !== false) {
-    fastify.addHook('onRequest', async (request, reply) => {
-      if (request.protocol === 'http' && request.routeOptions.url !== CHALLENGE_ROUTE)
-        return respond(request, reply);
-    });
-  }
+  if (!redirect) return;
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (request.protocol === 'http' && request.routeOptions.url !== CHALLENGE_ROUTE)
+      return respond(request, reply);
+  });
+}
 
-  if (fastify.server instanceof tls.Server) {
-    manager.attach(fastify.server);
-    // Fastify's close() would wait up to two minutes for a TLS handshake that never finishes: drop those.
-    const handshaking = trackConnections(fastify.server, { untilSecure: true });
-    fastify.addHook('preClose', async () => {
-      for (const socket of handshaking.values()) socket.destroy();
-    });
-  }
+function serveTls(fastify: FastifyInstance, server: tls.Server, manager: CertManager): void {
+  manager.attach(server);
+  // Fastify's close() would wait up to two minutes for a TLS handshake that never finishes: drop those.
+  const handshaking = trackConnections(server, { untilSecure: true });
+  fastify.addHook('preClose', async () => {
+    for (const socket of handshaking.values()) socket.destroy();
+  });
+}
 
+/** The port-80 listener, opened when Fastify is ready; returns a getter for it (for `onClose`). */
+function listenPlainHttp(
+  fastify: FastifyInstance,
+  options: AutoTlsPluginOptions,
+): () => http.Server | undefined {
+  let plain: http.Server | undefined;
   // Before Fastify listens, so a busy or privileged port fails `listen()` like in every adapter.
   fastify.addHook('onReady', async () => {
     if (options.httpPort === undefined) return;
@@ -100,19 +122,8 @@ const plugin: FastifyPluginAsync<AutoTlsPluginOptions> = async (fastify, options
     // If Fastify's own listen then fails, nothing of ours may stay open.
     fastify.server.once('error', () => void closeServer(server));
   });
-
-  fastify.addHook('onListen', async () => {
-    if (core.httpsPort === undefined && fastify.server instanceof tls.Server) {
-      core.httpsPort = (fastify.server.address() as net.AddressInfo).port;
-    }
-    await core.manageDomains();
-  });
-
-  fastify.addHook('onClose', async () => {
-    if (plain) await closeServer(plain);
-    if (core.ownsManager) await manager.close();
-  });
-};
+  return () => plain;
+}
 
 /**
  * Fastify plugin: HTTP-01 challenge route, plain-HTTP → HTTPS redirect, optional port-80 listener, and

@@ -14,6 +14,7 @@ import {
   parseRetryAfterMs,
   problemLinks,
 } from '../problems.js';
+import { CaPause } from './ca-pause.js';
 
 export interface AcmeResponse {
   status: number;
@@ -79,12 +80,6 @@ const MAX_SOCKETS_PER_CA = 16;
 const MAX_POOLED_NONCES = 32;
 /** acme-client refreshes its directory daily too; its URLs and profiles practically never change. */
 const DIRECTORY_MAX_AGE_MS = 24 * 60 * 60_000;
-/**
- * A CA's `Retry-After` up to this long (on a 429 or 503) is waited out inside the attempt, holding back every
- * request to that CA meanwhile; a longer one ends the attempt, and the issuer policy skips the CA until then.
- * A minute: the retry schedule's own first step, so an attempt never waits longer than it would between two.
- */
-export const MAX_IN_ATTEMPT_RETRY_AFTER_MS = 60_000;
 /** How often one request is sent again after a short Retry-After, before the CA's answer stands. */
 const MAX_RETRY_AFTER_WAITS = 3;
 /** Shown in a problem made from a non-problem answer (an HTML error page): enough to recognise it. */
@@ -107,11 +102,11 @@ export class AcmeTransport {
   private readonly agent: https.Agent;
   private readonly nonces: string[] = [];
   private cachedDirectory?: { directory: Promise<AcmeDirectory>; fetchedAtMs: number };
-  /** Set by a 429/503 with `Retry-After`: no request goes to this CA before `untilMs`. */
-  private pause?: { untilMs: number; problem: AcmeProblemError };
+  private readonly pause: CaPause;
 
   constructor(private readonly options: AcmeTransportOptions) {
     this.directoryUrl = options.directoryUrl;
+    this.pause = new CaPause(options.clock);
     this.accountUrl = options.accountUrl;
     this.agent = new https.Agent({ keepAlive: true, ca: options.caPem, maxSockets: MAX_SOCKETS_PER_CA });
     this.client = new acme.Client({
@@ -178,7 +173,7 @@ export class AcmeTransport {
     let badNonces = 0;
     let retryAfterWaits = 0;
     for (;;) {
-      await this.waitWhilePaused(options.signal);
+      await this.pause.wait(options.signal);
       // acme-client adds the EAB member to the payload object; give it a fresh copy each time.
       const body = payload && typeof payload === 'object' ? { ...payload } : payload;
       const response = await this.http.signedRequest(url, body, {
@@ -189,7 +184,7 @@ export class AcmeTransport {
         return { status: response.status, headers: response.headers, body: response.data };
       const problem = this.problemFrom(url, response, 'POST');
       if (problem.shortType === 'badNonce' && badNonces++ < MAX_BAD_NONCE_RETRIES) continue;
-      if (this.isShortPause(problem) && retryAfterWaits++ < MAX_RETRY_AFTER_WAITS) continue;
+      if (CaPause.isShort(problem) && retryAfterWaits++ < MAX_RETRY_AFTER_WAITS) continue;
       throw problem;
     }
   }
@@ -295,43 +290,6 @@ export class AcmeTransport {
     return nonce;
   }
 
-  /** A 429/503 whose `Retry-After` is short enough to wait out inside the attempt. */
-  private isShortPause(problem: AcmeProblemError): boolean {
-    const { status } = problem.problem;
-    const retryAfterMs = problem.retryAfterMs;
-    return (
-      (status === 429 || status === 503) &&
-      retryAfterMs !== undefined &&
-      retryAfterMs <= MAX_IN_ATTEMPT_RETRY_AFTER_MS
-    );
-  }
-
-  /** Remembers a CA's `Retry-After` so that no request of any name goes to it before then. */
-  private notePause(problem: AcmeProblemError): void {
-    const { status } = problem.problem;
-    if ((status !== 429 && status !== 503) || problem.retryAfterMs === undefined) return;
-    const untilMs = this.options.clock.now() + problem.retryAfterMs;
-    if (!this.pause || untilMs > this.pause.untilMs) this.pause = { untilMs, problem };
-  }
-
-  /**
-   * Waits out a short pause the CA asked for; a long one throws the CA's problem with the time still left,
-   * so the issuer policy skips this CA until then.
-   */
-  private async waitWhilePaused(signal?: AbortSignal): Promise<void> {
-    const pause = this.pause;
-    if (!pause) return;
-    const leftMs = pause.untilMs - this.options.clock.now();
-    if (leftMs <= 0) {
-      if (this.pause === pause) this.pause = undefined;
-      return;
-    }
-    if (leftMs > MAX_IN_ATTEMPT_RETRY_AFTER_MS) {
-      throw new AcmeProblemError(pause.problem.problem, { ...pause.problem.context, retryAfterMs: leftMs });
-    }
-    await (this.options.clock.sleep ?? sleep)(leftMs, signal);
-  }
-
   private async request(
     url: string,
     method: string,
@@ -341,7 +299,7 @@ export class AcmeTransport {
     const requestName = () => `${method.toUpperCase()} ${this.resourceName(url)}`;
     let retryAfterWaits = 0;
     for (let attempt = 1; ; attempt++) {
-      await this.waitWhilePaused();
+      await this.pause.wait();
       let response: AcmeResponse & { data: unknown };
       try {
         response = await this.send(url, method, data);
@@ -354,8 +312,8 @@ export class AcmeTransport {
       }
       if (response.status === 429 || response.status === 503) {
         const problem = this.problemFrom(url, response, method);
-        this.notePause(problem);
-        if (bodiless && this.isShortPause(problem) && retryAfterWaits++ < MAX_RETRY_AFTER_WAITS) continue;
+        this.pause.note(problem);
+        if (bodiless && CaPause.isShort(problem) && retryAfterWaits++ < MAX_RETRY_AFTER_WAITS) continue;
         return response;
       }
       if (bodiless && response.status >= 500 && attempt < BODILESS_TRIES) {

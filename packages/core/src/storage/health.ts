@@ -19,6 +19,13 @@ const OUTAGE_NAMES = new Set([
   'ReconnectStrategyError',
   'SocketTimeoutError',
 ]);
+/**
+ * How long after storage answers again obtains wait before they go: every instance's client reconnects
+ * on its own backoff (@keyv/redis: up to 2 s), and the CA's validation request may reach any instance,
+ * which must be able to read the challenge from storage by then.
+ */
+export const STORAGE_SETTLE_MS = 2_500;
+
 const OUTAGE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
 
 /** True when `error` (or, for an aggregate, one of its causes) says the store could not be reached. */
@@ -34,7 +41,9 @@ export function isStorageOutage(error: unknown): boolean {
 export class StorageHealth {
   #down = false;
   #probeTimer?: NodeJS.Timeout;
+  #settleTimer?: NodeJS.Timeout;
   readonly #recoveryListeners: Array<() => void> = [];
+  readonly #settledListeners: Array<() => void> = [];
 
   constructor(
     /** One cheap read; resolves when the store answers. */
@@ -52,10 +61,16 @@ export class StorageHealth {
     this.#recoveryListeners.push(listener);
   }
 
+  /** Runs `listener` {@link STORAGE_SETTLE_MS} after the store answers again, if it still does. */
+  onSettled(listener: () => void): void {
+    this.#settledListeners.push(listener);
+  }
+
   /** An operation failed; an outage starts probing until the store answers. */
   failed(error: unknown): void {
     if (this.#down || !isStorageOutage(error)) return;
     this.#down = true;
+    clearTimeout(this.#settleTimer);
     this.log.error(
       { ...errorFields(error), probe_every: this.probeEveryMs / 1000 },
       'storage unavailable: serving cached certificates, obtains wait until it answers',
@@ -76,9 +91,14 @@ export class StorageHealth {
     clearInterval(this.#probeTimer);
     this.log.info({}, 'storage answers again');
     for (const listener of this.#recoveryListeners) listener();
+    this.#settleTimer = setTimeout(() => {
+      for (const listener of this.#settledListeners) listener();
+    }, STORAGE_SETTLE_MS);
+    this.#settleTimer.unref();
   }
 
   close(): void {
     clearInterval(this.#probeTimer);
+    clearTimeout(this.#settleTimer);
   }
 }

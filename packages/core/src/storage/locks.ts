@@ -25,6 +25,13 @@ export interface Locker {
   close(): Promise<void>;
 }
 
+/** Caddy's stale-lock age: a dead holder's names resume within about this long. */
+export const DEFAULT_LEASE_MS = 10_000;
+/** A waiter's retry interval for a lock held elsewhere. */
+export const DEFAULT_LOCK_POLL_MS = 250;
+/** Leases renewed this many times per lease, so one late renewal is harmless. */
+const RENEWALS_PER_LEASE = 3;
+
 /** Lease timing shared by every locker; tests shrink these to tens of milliseconds. */
 export interface LeaseOptions {
   /** How long a lock outlives its holder's last renewal. Default 10 s, Caddy's stale-lock age. */
@@ -57,9 +64,9 @@ export abstract class LeaseLocker implements Locker {
   readonly #closing = new AbortController();
 
   constructor(options: LeaseOptions = {}) {
-    this.leaseMs = options.leaseMs ?? 10_000;
-    this.pollMs = options.pollMs ?? 250;
-    this.renewEveryMs = options.renewEveryMs ?? Math.floor(this.leaseMs / 3);
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.pollMs = options.pollMs ?? DEFAULT_LOCK_POLL_MS;
+    this.renewEveryMs = options.renewEveryMs ?? Math.floor(this.leaseMs / RENEWALS_PER_LEASE);
     this.log = options.log ?? silentLogger;
     if (!(this.renewEveryMs > 0 && this.renewEveryMs < this.leaseMs)) {
       throw new RangeError(
