@@ -63,7 +63,11 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
   try {
     const issuers = context.issuersFor(name);
     const keys = issuers.map((issuer) => issuer.key);
-    const stored = await readStoredCertificate(context.storage, keys, name, context.logger, { verify: true });
+    const stored = await readStoredCertificate(context.storage, keys, name, context.logger, {
+      verify: true,
+      // Under the lock: an entry about to be replaced is moved aside first, never overwritten unseen.
+      unusable: { setAside: true, nowMs: context.clock.now() },
+    });
     if (stored && isDoneElsewhere(stored, renewal, context.clock.now())) {
       logger.info(
         { identifier: name, issuer: stored.issuerKey },

@@ -12,6 +12,8 @@ export class CorruptEntryError extends Error {
   constructor(
     readonly key: string,
     cause: unknown,
+    /** The entry as stored, when it could be read back: it is moved aside, never just overwritten. */
+    readonly raw?: unknown,
   ) {
     super(`storage entry "${key}" is corrupt: ${cause instanceof Error ? cause.message : String(cause)}`, {
       cause,
@@ -64,13 +66,15 @@ export class Storage {
     try {
       return (await this.#bounded(this.keyv.get<T>(key), `get ${key}`)) ?? undefined;
     } catch (error) {
-      if (error instanceof SyntaxError) throw new CorruptEntryError(key, error);
+      if (error instanceof SyntaxError) throw new CorruptEntryError(key, error, await this.#raw(key));
       throw error;
     }
   }
 
   async set(key: string, value: unknown, ttlMs?: number): Promise<void> {
-    await this.#bounded(this.keyv.set(key, value, ttlMs), `set ${key}`);
+    // A store may report a failed write by answering false instead of throwing.
+    const written = await this.#bounded(this.keyv.set(key, value, ttlMs), `set ${key}`);
+    if (written === false) throw new Error(`storage did not write ${key}`);
   }
 
   async delete(key: string): Promise<void> {
@@ -84,6 +88,15 @@ export class Storage {
   async removeLeftovers(): Promise<number> {
     const store = this.keyv.store as { removeStaleTempFiles?: () => Promise<number> };
     return typeof store?.removeStaleTempFiles === 'function' ? store.removeStaleTempFiles() : 0;
+  }
+
+  /** The stored text behind a key whose value Keyv cannot parse; `undefined` when even that fails. */
+  async #raw(key: string): Promise<unknown> {
+    const keyv = this.keyv as Keyv & { _getKeyPrefix?(key: string): string };
+    const prefixed = typeof keyv._getKeyPrefix === 'function' ? keyv._getKeyPrefix(key) : key;
+    const store = keyv.store as { get?(key: string): Promise<unknown> };
+    if (typeof store?.get !== 'function') return undefined;
+    return withStorageTimeout(store.get(prefixed), this.timeoutMs, `get ${key}`).catch(() => undefined);
   }
 
   async #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
