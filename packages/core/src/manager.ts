@@ -112,6 +112,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       email: this.config.email,
       solvers: this.solvers(),
       rateLimiters: new RateLimiters(this.config.rateLimit, this.clock),
+      locker: this.locker,
     };
     this.issuers = options.issuers ?? [letsEncrypt(), ...(this.config.email ? [zeroSSL()] : [])];
     this.internalIssuer = internal();

@@ -2,6 +2,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { RateLimiters } from '../ratelimit.js';
+import type { Locker } from '../storage/locks.js';
 import type { Storage } from '../storage/storage.js';
 
 export type KeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'rsa-4096';
@@ -43,6 +44,8 @@ export interface IssuerContext {
   solvers: Map<string, ChallengeSolver>;
   /** New-order limiters keyed by `<directory>|<account>`. */
   rateLimiters: RateLimiters;
+  /** The manager's locker: one-time work shared by a cluster (registering an account) runs under it. */
+  locker?: Locker;
 }
 
 export interface Issuer {
