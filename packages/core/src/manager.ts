@@ -11,6 +11,7 @@ import type tls from 'node:tls';
 import { type CachedCertificate, CertificateCache } from './cache.js';
 import type { CertificateInfo } from './certificates.js';
 import { type Clock, sleep, systemClock } from './clock.js';
+import { admissionFor } from './cluster-ratelimit.js';
 import { type CertManagerOptions, type ManagerConfig, resolveConfig } from './config.js';
 import type { DnsResolver } from './dns-watch.js';
 import type { CertManagerEvents } from './events.js';
@@ -312,6 +313,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       keyType: this.config.keyType,
       signal: this.stop.signal,
       unsaved: this.unsaved,
+      admission: admissionFor(this.locker, this.context.rateLimiters, this.config.rateLimit, this.clock),
     };
     return new ObtainJobs({
       obtainContext,

@@ -3,9 +3,11 @@
  * (another instance may have finished) → choose ARI `replaces` → ask the issuers in policy order → write
  * the record. The retry loop (retry.ts) calls it; the manager turns its result into events.
  */
+import { lockWhenAdmitted } from './admitted-lock.js';
 import { replacingIssuer } from './ari.js';
 import type { CachedCertificate } from './cache.js';
 import type { Clock } from './clock.js';
+import type { OrderAdmission } from './cluster-ratelimit.js';
 import type { Issuer, IssuerContext, KeyType } from './issuers/issuer.js';
 import type { Logger } from './log.js';
 import type { RenewalRequest } from './maintenance.js';
@@ -34,6 +36,8 @@ export interface ObtainContext {
   keyType: KeyType;
   /** The manager's stop signal. */
   signal: AbortSignal;
+  /** New-order slots, taken before the name's lock (cluster-wide with Redis). */
+  admission: OrderAdmission;
   /** Where an issued certificate goes when storage refuses it: served anyway, its write retried. */
   unsaved: UnsavedWrites;
 }
@@ -59,9 +63,14 @@ export type ObtainResult =
 export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt): Promise<ObtainResult> {
   const { name, renewal } = attempt;
   const logger = context.logger.child({ logger: 'tls.obtain' });
-  const lock = await context.locker.acquire(lockNames.certificate(name), { signal: context.signal });
+  const issuers = context.issuersFor(name);
+  const accountKey = admissionKey(context, issuers);
+  const lockName = lockNames.certificate(name);
+  const { lock, slot: admitted } = accountKey
+    ? await lockWhenAdmitted(context.locker, context.admission, lockName, accountKey, context.signal)
+    : { lock: await context.locker.acquire(lockName, { signal: context.signal }), slot: undefined };
+  let slot = admitted;
   try {
-    const issuers = context.issuersFor(name);
     const keys = issuers.map((issuer) => issuer.key);
     const stored = await readStoredCertificate(context.storage, keys, name, context.logger, {
       verify: true,
@@ -73,8 +82,11 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
         { identifier: name, issuer: stored.issuerKey },
         'certificate obtained by another instance; loaded from storage',
       );
+      await slot?.giveBack().catch(() => {});
       return { source: 'storage', certificate: stored };
     }
+    // Waited for another holder, who did not finish: this attempt orders after all, and needs its slot.
+    if (accountKey && !slot) slot = await context.admission.take(accountKey, context.signal);
     const names = [name];
     const facts = renewal
       ? await readStoredOrderFacts(context.storage, renewal.replacing.issuerKey, name)
@@ -85,6 +97,7 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
         keyType: context.keyType,
         signal: context.signal,
         ...(facts.profile ? { profile: facts.profile } : {}),
+        ...(slot ? { admittedFor: issuers[0]?.key as string } : {}),
       },
       withReplaces(issuers, names, renewal, facts, context.logger),
       attempt.policy,
@@ -98,6 +111,13 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
     logger.info({ identifier: name }, 'releasing lock');
     await lock.release();
   }
+}
+
+/** The rate-limit window an attempt counts against (its first issuer's CA and account); none for the local CA. */
+function admissionKey(context: ObtainContext, issuers: Issuer[]): string | undefined {
+  const first = issuers[0];
+  if (!first || first.key === 'local') return undefined;
+  return `${first.key}|${context.issuerContext.email ?? ''}`;
 }
 
 /**

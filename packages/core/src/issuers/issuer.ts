@@ -20,6 +20,8 @@ export interface CertificateRequest {
   /** The ACME profile the certificate being renewed was ordered with, used again unless one is configured. */
   profile?: string;
   signal?: AbortSignal;
+  /** The issuer (by key) whose rate limiter already admitted this attempt's first order. */
+  admittedFor?: string;
 }
 
 export interface IssuedCertificate {

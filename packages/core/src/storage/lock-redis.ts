@@ -113,6 +113,11 @@ export class RedisLocker extends LeaseLocker {
     }
   }
 
+  /** Runs a script on the locker's connection, bounded by its timeout (the cluster rate limiter uses it). */
+  evalScript(script: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.#eval(script, keys, args);
+  }
+
   #eval(script: string, keys: string[], args: string[], timeoutMs = this.#timeoutMs): Promise<unknown> {
     return withStorageTimeout(this.#evalUnbounded(script, keys, args), timeoutMs, `lock ${keys[0]}`);
   }
