@@ -85,6 +85,8 @@ export async function startInstance(config: InstanceConfig, label = 'instance'):
 export interface Cluster {
   readonly instances: Instance[];
   readonly balancer: Balancer;
+  /** The balancer's backends (plain-HTTP ports), read at every connection: drop one to take it out. */
+  readonly backends: number[];
   /** Every instance manages `names` at once. */
   manageEverywhere(names: string[]): Promise<void>;
   /** How many of (instance × name) pairs serve a certificate that verifies against `rootPem`. */
@@ -101,13 +103,12 @@ export async function startCluster(
   const instances = await Promise.all(
     Array.from({ length: count }, (_, index) => startInstance(config, `instance-${index + 1}`)),
   );
-  const balancer = await startBalancer(
-    httpPort,
-    instances.map((instance) => instance.httpPort),
-  );
+  const backends = instances.map((instance) => instance.httpPort);
+  const balancer = await startBalancer(httpPort, backends);
   return {
     instances,
     balancer,
+    backends,
     async manageEverywhere(names) {
       await Promise.all(instances.map((instance) => instance.manage(names)));
     },

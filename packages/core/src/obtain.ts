@@ -9,11 +9,11 @@ import type { CachedCertificate } from './cache.js';
 import type { Clock } from './clock.js';
 import type { OrderAdmission } from './cluster-ratelimit.js';
 import type { Issuer, IssuerContext, KeyType } from './issuers/issuer.js';
-import type { Logger } from './log.js';
+import { errorFields, type Logger } from './log.js';
 import type { RenewalRequest } from './maintenance.js';
 import { type IssuerPauses, obtainFromIssuers, type PolicyState } from './policy.js';
 import { lockNames } from './storage/keys.js';
-import type { Locker } from './storage/locks.js';
+import type { Lock, Locker } from './storage/locks.js';
 import type { Storage } from './storage/storage.js';
 import {
   issuedRecord,
@@ -95,7 +95,10 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
       {
         names,
         keyType: context.keyType,
-        signal: context.signal,
+        // The attempt ends when the manager stops or the lease is lost, and checks the lease before each
+        // CA request: a holder resumed after its lease lapsed orders nothing.
+        signal: AbortSignal.any([context.signal, lock.signal]),
+        assertLease: () => lock.assertHeld(),
         ...(facts.profile ? { profile: facts.profile } : {}),
         ...(slot ? { admittedFor: issuers[0]?.key as string } : {}),
       },
@@ -105,11 +108,33 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
       context.issuerContext,
     );
     const { key, record, entry } = issuedRecord(name, certificate, issuer.key, context.clock.now());
-    await context.unsaved.write(key, record, name);
+    if (leaseLost(lock, name, logger)) {
+      // Another holder may have stored a certificate for this name by now: never overwrite it. This one
+      // (already issued) is served from memory.
+      return { source: 'issued', certificate: entry, ca: certificate.ca, replacedStored: Boolean(stored) };
+    }
+    await context.unsaved.write(key, record, name, {
+      fencingToken: lock.fencingToken,
+      nowMs: context.clock.now(),
+    });
     return { source: 'issued', certificate: entry, ca: certificate.ca, replacedStored: Boolean(stored) };
   } finally {
     logger.info({ identifier: name }, 'releasing lock');
     await lock.release();
+  }
+}
+
+/** True (and logged) when the lock's lease may have lapsed. */
+function leaseLost(lock: Lock, name: string, logger: Logger): boolean {
+  try {
+    lock.assertHeld();
+    return false;
+  } catch (error) {
+    logger.error(
+      { identifier: name, ...errorFields(error) },
+      'lock lease lost after the certificate was issued; serving it from memory, not writing it',
+    );
+    return true;
   }
 }
 

@@ -20,6 +20,8 @@ export interface CertificateRequest {
   /** The ACME profile the certificate being renewed was ordered with, used again unless one is configured. */
   profile?: string;
   signal?: AbortSignal;
+  /** Throws when the lock this attempt runs under may be lost; called right before every CA request. */
+  assertLease?: () => void;
   /** The issuer (by key) whose rate limiter already admitted this attempt's first order. */
   admittedFor?: string;
 }
