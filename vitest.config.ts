@@ -6,6 +6,10 @@ const source = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/ind
 export default defineConfig({
   resolve: {
     alias: {
+      // Before '@autotls/core', which would otherwise match it as a prefix.
+      '@autotls/core/prometheus': fileURLToPath(
+        new URL('./packages/core/src/prometheus.ts', import.meta.url),
+      ),
       '@autotls/core': source('core'),
       '@autotls/express': source('express'),
       '@autotls/koa': source('koa'),

@@ -11,6 +11,17 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v caddy >/dev/null || missing+=(caddy)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+# `autotls trust` is tested against a copy of the system store and an NSS database (test/cli-trust.test.ts).
+command -v update-ca-certificates >/dev/null || missing+=(ca-certificates)
+command -v certutil >/dev/null || missing+=(libnss3-tools)
+# BIND 9 is the RFC 2136 server of the DNS-01 tests (test/support/bind.ts); dig reads what it serves.
+command -v named >/dev/null || missing+=(bind9)
+command -v dig >/dev/null || missing+=(bind9-dnsutils)
+# Knot DNS and PowerDNS run the same RFC 2136 provider suite, configured as docs/dns-01.md says.
+command -v knotd >/dev/null || missing+=(knot)
+command -v pdns_server >/dev/null || missing+=(pdns-server)
+[ -e /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || missing+=(pdns-backend-sqlite3)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -26,3 +37,9 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/de
 if [[ " ${missing[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null; then
   $sudo systemctl disable --now caddy >/dev/null 2>&1 || true
 fi
+# Debian's bind9, knot and pdns-server packages enable a system DNS server on port 53; the tests run their own.
+for service in named:bind9 knot:knot pdns:pdns-server; do
+  if [[ " ${missing[*]} " == *" ${service#*:} "* ]] && command -v systemctl >/dev/null; then
+    $sudo systemctl disable --now "${service%%:*}" >/dev/null 2>&1 || true
+  fi
+done

@@ -110,6 +110,7 @@ if (!insideTestNamespace()) {
       });
 
     const dnsProvider = (): DnsProvider => ({
+      confirmsPropagation: true, // challtestsrv serves a record once its API call returns
       present: (fqdn, value) => dns.addTxt(fqdn, value),
       cleanup: (fqdn) => dns.clearTxt(fqdn),
     });

@@ -88,6 +88,11 @@ async function throughOutage(prefix: string, outage: () => Promise<void>, recove
     timeoutMs: 10_000,
     intervalMs: 100,
     description: 'the names managed during the outage served by every instance',
+  }).catch((error) => {
+    if (process.env.AUTOTLS_TEST_DEBUG) {
+      for (const instance of cluster.instances) console.log(instance.process.output().slice(-8000));
+    }
+    throw error;
   });
   const servedAfterMs = Date.now() - recoveredAt;
   const handshakes = await probe.stop();

@@ -1,5 +1,6 @@
 import { acme, CertManager, type DnsProvider } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { challtestsrvProvider } from './support/dns-providers.js';
 import { type StartedCAs, startCAs } from './support/index.js';
 import { captureLogger } from './support/logs.js';
 import { freePort } from './support/ports.js';
@@ -16,13 +17,14 @@ beforeAll(async () => {
 afterAll(() => cas?.stopAll());
 
 /** The user's DNS host, played by challtestsrv (the DNS server Pebble asks). */
-function challtestsrvProvider(records: string[]): DnsProvider {
+function recordingProvider(records: string[]): DnsProvider {
+  const provider = challtestsrvProvider(cas.challtestsrv.managementUrl);
   return {
+    ...provider,
     present: async (fqdn, value) => {
       records.push(fqdn);
-      await cas.challtestsrv.addTxt(fqdn, value);
+      await provider.present(fqdn, value);
     },
-    cleanup: (fqdn) => cas.challtestsrv.clearTxt(fqdn),
   };
 }
 
@@ -33,7 +35,10 @@ describe('DNS-01 through a DNS provider', () => {
     const logger = captureLogger();
     const manager = new CertManager({
       issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem })],
-      challenges: { dns01: challtestsrvProvider(records) },
+      challenges: {
+        dns01: recordingProvider(records),
+        dnsPropagation: { nameservers: [cas.challtestsrv.dnsAddress] },
+      },
       storage: await tempDir(),
       logger,
     });

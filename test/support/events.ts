@@ -12,6 +12,7 @@ const EVENT_NAMES = [
   'cert_giving_up',
   'cached_managed_cert',
   'on_demand_denied',
+  'cert_expiring',
 ] as const satisfies readonly EventName[];
 
 export interface RecordedEvents {

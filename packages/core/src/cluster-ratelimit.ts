@@ -76,7 +76,15 @@ export class RedisAdmission implements OrderAdmission {
     for (;;) {
       signal.throwIfAborted();
       const args = [String(this.orders), String(this.windowMs), slotId];
-      const waitMs = Number(await this.redis.evalScript(takeScript, [key], args));
+      let waitMs: number;
+      try {
+        waitMs = Number(await this.redis.evalScript(takeScript, [key], args));
+      } catch (error) {
+        // A script that timed out may still run once Redis answers; the give-back queued behind it on the
+        // same connection frees that slot instead of leaving it taken for a window by nobody.
+        this.redis.evalScript(giveBackScript, [key], [slotId]).catch(() => {});
+        throw error;
+      }
       if (waitMs === 0) {
         return { giveBack: async () => void (await this.redis.evalScript(giveBackScript, [key], [slotId])) };
       }

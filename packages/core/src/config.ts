@@ -11,6 +11,7 @@ import {
 } from './backoff.js';
 import { DEFAULT_CACHE_CAPACITY } from './cache.js';
 import type { Clock } from './clock.js';
+import { parseServerAddress } from './dns/exchange.js';
 import type { DnsResolver } from './dns-watch.js';
 import { ConfigurationError } from './errors.js';
 import type { Issuer, KeyType } from './issuers/issuer.js';
@@ -24,6 +25,7 @@ import {
   type RenewalOptions,
 } from './renewal.js';
 import type { RetrySchedule } from './retry.js';
+import type { DnsPropagationOptions } from './solvers/dns-propagation.js';
 import type { DnsProvider } from './solvers/dns01.js';
 import type { Locker } from './storage/locks.js';
 import { DEFAULT_STORAGE_TIMEOUT_MS } from './storage/timeout.js';
@@ -65,7 +67,13 @@ export interface CertManagerOptions {
    * Challenge types. TLS-ALPN-01 works once a TLS server is handed to `attach()`; DNS-01
    * (the only way to a wildcard) needs your DNS provider.
    */
-  challenges?: { http01?: boolean; tlsAlpn01?: boolean; dns01?: DnsProvider };
+  challenges?: {
+    http01?: boolean;
+    tlsAlpn01?: boolean;
+    dns01?: DnsProvider;
+    /** DNS-01: how to wait until the TXT value is served before answering; `false` answers at once. */
+    dnsPropagation?: DnsPropagationOptions | false;
+  };
   retry?: RetryOptions;
   /** Used to notice a DNS fix early while a failed name waits; default: the system's resolver. */
   resolver?: DnsResolver;
@@ -98,6 +106,7 @@ export interface ManagerConfig {
     readonly http01: boolean;
     readonly tlsAlpn01: boolean;
     readonly dns01?: DnsProvider;
+    readonly dnsPropagation?: Readonly<DnsPropagationOptions> | false;
   };
   readonly onDemand?: Readonly<OnDemandOptions>;
   readonly cacheCapacity: number;
@@ -168,6 +177,9 @@ export function resolveConfig(options: CertManagerOptions): ManagerConfig {
         optional('challenges.tlsAlpn01', options.challenges?.tlsAlpn01, isBoolean, 'must be a boolean') ??
         true,
       ...(options.challenges?.dns01 ? { dns01: options.challenges.dns01 } : {}),
+      ...(options.challenges?.dnsPropagation !== undefined
+        ? { dnsPropagation: checkDnsPropagation(options.challenges.dnsPropagation) }
+        : {}),
     }),
     ...(options.onDemand ? { onDemand: Object.freeze(checkOnDemand(options.onDemand)) } : {}),
     cacheCapacity: positiveInteger('cacheCapacity', options.cacheCapacity, DEFAULT_CACHE_CAPACITY),
@@ -221,7 +233,7 @@ function checkObjects(options: CertManagerOptions): void {
   optional(
     'challenges.dns01',
     challenges?.dns01,
-    (v) => typeof v === 'object' && v !== null,
+    (v) => isFunctionOf(v, 'present', 'cleanup'),
     'must be a DNS provider ({ present, cleanup })',
   );
 }
@@ -239,6 +251,34 @@ function checkOnDemand(onDemand: OnDemandOptions): OnDemandOptions {
   optional('onDemand.windowMs', onDemand.windowMs, isPositiveMs, POSITIVE_MS);
   optional('onDemand.handshakeTimeoutMs', onDemand.handshakeTimeoutMs, isPositiveMs, POSITIVE_MS);
   return { ...onDemand };
+}
+
+function checkDnsPropagation(propagation: DnsPropagationOptions | false): DnsPropagationOptions | false {
+  if (propagation === false) return false;
+  check(
+    'challenges.dnsPropagation',
+    propagation,
+    (v) => typeof v === 'object' && v !== null,
+    'must be an object or false',
+  );
+  optional(
+    'challenges.dnsPropagation.nameservers',
+    propagation.nameservers,
+    (v) => Array.isArray(v) && v.length > 0 && v.every(isServerAddress),
+    "must be a list of 'host' or 'host:port'",
+  );
+  for (const key of ['timeoutMs', 'initialIntervalMs', 'maxIntervalMs'] as const) {
+    optional(`challenges.dnsPropagation.${key}`, propagation[key], isPositiveMs, POSITIVE_MS);
+  }
+  return Object.freeze({ ...propagation });
+}
+
+function isServerAddress(value: unknown): boolean {
+  try {
+    return typeof value === 'string' && parseServerAddress(value) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 function normalizeDomains(domains: unknown): readonly string[] {

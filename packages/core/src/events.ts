@@ -17,6 +17,8 @@ export interface CertManagerEvents {
   ];
   cached_managed_cert: [{ identifier: string; issuer: string; source: 'storage' }];
   on_demand_denied: [{ identifier: string; reason: 'denied' | 'limited' }];
+  /** A served certificate has under a tenth of its lifetime left and no renewal succeeded; at most hourly. */
+  cert_expiring: [{ identifier: string; notAfter: string; remaining_seconds: number }];
 }
 
 export type CertManagerEmitter = EventEmitter<CertManagerEvents>;

@@ -12,8 +12,19 @@ export type { CachedCertificate } from './cache.js';
 export { type CertificateInfo, readCertificateInfo } from './certificates.js';
 export type { Clock } from './clock.js';
 export { type CertManagerOptions, KEY_TYPES, type ManagerConfig, resolveConfig } from './config.js';
+export {
+  type AcmeRequestMessage,
+  type CertificateExpiringMessage,
+  type CertificateServedMessage,
+  diagnosticsChannels,
+  type ObtainFailureMessage,
+  type RateLimiterWaitMessage,
+} from './diagnostics.js';
+export { CnameChainError } from './dns/lookup.js';
+export { DnsUpdateError } from './dns/update.js';
 export type { DnsResolver } from './dns-watch.js';
 export { ConfigurationError, isNoRetry, NoRetryError } from './errors.js';
+export { EXPIRY_WARNING_RATIO } from './expiry.js';
 export {
   answerHttpRequest,
   type HttpAnswerOptions,
@@ -67,7 +78,10 @@ export {
   listenServer,
   trackConnections,
 } from './servers.js';
+export { type DnsPropagationOptions, DnsPropagationTimeoutError } from './solvers/dns-propagation.js';
 export type { DnsProvider } from './solvers/dns01.js';
 export type { HttpChallengeRequest, HttpChallengeResponse } from './solvers/http01.js';
+export { type Rfc2136Options, rfc2136 } from './solvers/rfc2136.js';
+export type { NameStatus, StoredError } from './status.js';
 export type { AcquireOptions, Lock, Locker } from './storage/locks.js';
 export { CorruptEntryError, defaultDataDirectory, Storage } from './storage/storage.js';

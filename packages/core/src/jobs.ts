@@ -5,6 +5,7 @@
 import { renewalRetryDelayMs } from './backoff.js';
 import type { CertificateCache } from './cache.js';
 import type { Clock } from './clock.js';
+import { publishCertificateServed } from './diagnostics.js';
 import type { DnsResolver } from './dns-watch.js';
 import { isNoRetry } from './errors.js';
 import type { CertManagerEmitter } from './events.js';
@@ -13,6 +14,7 @@ import type { RenewalRequest } from './maintenance.js';
 import { type ObtainContext, type ObtainResult, obtainOnce } from './obtain.js';
 import { newPolicyState } from './policy.js';
 import { RetryJob, type RetrySchedule } from './retry.js';
+import type { StatusWriter } from './status.js';
 import { isStorageOutage } from './storage/health.js';
 
 export interface ObtainJobsOptions {
@@ -25,6 +27,8 @@ export interface ObtainJobsOptions {
   /** Where each new certificate goes, to be served. */
   cache: CertificateCache;
   events: CertManagerEmitter;
+  /** Where each outcome is recorded for the CLI and the other instances. */
+  status?: StatusWriter;
 }
 
 export class ObtainJobs {
@@ -93,16 +97,19 @@ export class ObtainJobs {
             // A lock call that timed out went through the locker, not storage: storage probes from now on.
             obtainContext.storage.health.failed(error);
           } else this.waitingOnStorage.delete(name);
+          this.options.status?.failed(name, { error, attempt, atMs: this.options.clock.now(), retryingInMs });
           events.emit('cert_failed', { identifier: name, error, attempt, retrying_in: retryingInMs / 1000 });
         },
-        gaveUp: ({ error, attempts, elapsedMs }) =>
+        gaveUp: ({ error, attempts, elapsedMs }) => {
+          this.options.status?.failed(name, { error, attempt: attempts, atMs: this.options.clock.now() });
           events.emit('cert_giving_up', {
             identifier: name,
             error,
             attempts,
             elapsed: elapsedMs / 1000,
             retryable: !isNoRetry(error),
-          }),
+          });
+        },
       },
     });
     this.jobs.set(name, job);
@@ -118,9 +125,19 @@ export class ObtainJobs {
   private served(name: string, renewal: RenewalRequest | undefined, result: ObtainResult): void {
     const { cache, events } = this.options;
     cache.set(result.certificate);
+    this.options.status?.succeeded(name, result.certificate.info, this.options.clock.now());
     if (result.source === 'storage') return;
     const { issuerKey: issuer, info } = result.certificate;
     const obtained = { identifier: name, issuer, ca: result.ca };
+    const { notBefore, notAfter, serialNumber: serial } = info;
+    publishCertificateServed({
+      identifier: name,
+      issuer,
+      serial,
+      notBefore,
+      notAfter,
+      renewal: Boolean(renewal),
+    });
     events.emit('cert_obtained', { ...obtained, renewal: Boolean(renewal) || result.replacedStored });
     if (renewal) {
       const serials = { old_serial: renewal.replacing.info.serialNumber, serial: info.serialNumber };

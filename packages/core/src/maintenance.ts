@@ -13,6 +13,7 @@ import { errorFields, type Logger } from './log.js';
 import { maintenanceIntervalMs, type RenewalReason, renewalDecision } from './renewal.js';
 import { RenewalSchedule } from './renewal-schedule.js';
 import { RenewalStarter } from './renewal-start.js';
+import { readRenewalRequest } from './status.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
 import type { Storage } from './storage/storage.js';
@@ -33,6 +34,8 @@ export interface MaintenanceHost {
   /** Cuts the name's backoff wait short so its next attempt runs now; false when nothing was waiting. */
   hurry(name: string): boolean;
   issuer(key: string): Issuer | undefined;
+  /** What a pass saw of a name: the served certificate and when it is due (ARI included), for monitoring. */
+  looked?(name: string, certificate: CachedCertificate, renewalDueAtMs: number): void;
 }
 
 export interface RenewalRequest {
@@ -169,10 +172,18 @@ export class Maintenance {
       checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [lifetimeMs]),
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
+    host.looked?.(name, current, decision.dueAtMs);
     // Looked at again next pass even when not due: another instance's renewal must be picked up from
     // storage within a pass (the README's promise). A shared schedule in storage would lift this.
-    if (decision.reason) this.renewals.start({ name, current, reason: decision.reason, ari, nowMs });
+    const reason = decision.reason ?? (host.isBusy(name) ? undefined : await this.requested(name, current));
+    if (reason) this.renewals.start({ name, current, reason, ari, nowMs });
     return nextPass;
+  }
+
+  /** A renewal asked for from outside (`autotls renew`/`revoke`) while this certificate is the one served. */
+  private async requested(name: string, current: CachedCertificate): Promise<RenewalReason | undefined> {
+    const request = await readRenewalRequest(this.options.storage, name);
+    return request?.serial === current.info.serialNumber ? request.reason : undefined;
   }
 
   /**

@@ -15,6 +15,7 @@ import { admissionFor } from './cluster-ratelimit.js';
 import { type CertManagerOptions, type ManagerConfig, resolveConfig } from './config.js';
 import type { DnsResolver } from './dns-watch.js';
 import type { CertManagerEvents } from './events.js';
+import { ExpiryWarnings } from './expiry.js';
 import { answerHttpRequest, type HttpAnswerOptions, plainHttpHandler } from './http.js';
 import { letsEncrypt, zeroSSL } from './issuers/acme-cas.js';
 import { internal } from './issuers/internal.js';
@@ -33,6 +34,7 @@ import { createSNICallback, type SNICallback } from './sni.js';
 import { Dns01Solver } from './solvers/dns01.js';
 import { Http01Solver, type HttpChallengeRequest, type HttpChallengeResponse } from './solvers/http01.js';
 import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
+import { StatusWriter } from './status.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
 import { openStorage, removeLeftoversAtStart, type Storage } from './storage/storage.js';
@@ -82,6 +84,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly unsaved: UnsavedWrites;
   /** The first manage() removes what killed writes left in storage; in the background. */
   private leftoversRemoved?: Promise<void>;
+  private readonly status: StatusWriter;
+  private readonly expiryWarnings: ExpiryWarnings;
+  /** Name → when its served certificate is due for renewal (ARI included), as the last maintenance pass saw. */
+  private readonly renewalDueAt = new Map<string, { serial: string; atMs: number }>();
 
   constructor(options: CertManagerOptions = {}) {
     super();
@@ -120,6 +126,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.resolver = options.resolver ?? new Resolver({ timeout: DNS_HINT_TIMEOUT_MS, tries: 2 });
     // Every waiting obtain, poll and lock listens on this one signal: thousands of names are normal.
     setMaxListeners(0, this.stop.signal);
+    this.status = new StatusWriter(this.storage, this.logger, this.config.renewal.windowRatio);
+    this.expiryWarnings = new ExpiryWarnings(this.clock, this.logger.child({ logger: 'tls.expiry' }), this);
     this.jobs = this.obtainJobs();
     // Obtains that failed because storage was down go again once it answers, not at their backoff.
     this.storage.health.onSettled(() => this.jobs.hurryStorageWaiters());
@@ -228,12 +236,28 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     return cached && { ...cached.info, issuerKey: cached.issuerKey };
   }
 
+  /**
+   * When `name`'s served certificate is due for renewal (ms since the epoch): the ARI selected time when
+   * earlier than the lifetime ratio, as the last maintenance pass saw it; `undefined` before one saw it.
+   */
+  renewalAt(name: string): number | undefined {
+    const normalized = normalizeName(name);
+    const due = this.renewalDueAt.get(normalized);
+    return due?.serial === this.cache.get(normalized)?.info.serialNumber ? due?.atMs : undefined;
+  }
+
+  /** Every name under management (the configured domains once `manage()` ran, on-demand names once asked). */
+  managedNames(): string[] {
+    return this.managed.all();
+  }
+
   /** Stops background work and releases held locks. Cached certificates keep being served. */
   async close(): Promise<void> {
     await this.maintenance.stop();
     this.stop.abort(new Error('certificate manager closed'));
     if (this.resolver instanceof Resolver) this.resolver.cancel();
     await this.jobs.settled();
+    await this.status.flushed();
     await this.locker.close();
     await this.unsaved.flush(); // one last try, bounded by the storage timeout
     this.unsaved.close();
@@ -244,7 +268,11 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private solvers(): Map<string, ChallengeSolver> {
     const solvers = new Map<string, ChallengeSolver>();
     if (this.config.challenges.http01) solvers.set('http-01', this.http01);
-    if (this.config.challenges.dns01) solvers.set('dns-01', new Dns01Solver(this.config.challenges.dns01));
+    const { dns01, dnsPropagation } = this.config.challenges;
+    if (dns01) {
+      const logger = this.logger.child({ logger: 'dns' });
+      solvers.set('dns-01', new Dns01Solver(dns01, { logger, propagation: dnsPropagation ?? {} }));
+    }
     return solvers;
   }
 
@@ -280,6 +308,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       renew: (name, renewal) => this.jobs.start(name, renewal),
       hurry: (name) => this.jobs.get(name)?.hurry() ?? false,
       issuer: (key) => [...this.issuers, this.internalIssuer].find((issuer) => issuer.key === key),
+      looked: (name, certificate, renewalDueAtMs) => {
+        this.renewalDueAt.set(name, { serial: certificate.info.serialNumber, atMs: renewalDueAtMs });
+        this.expiryWarnings.check(name, certificate);
+      },
     };
   }
 
@@ -324,6 +356,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       logger: this.logger,
       cache: this.cache,
       events: this,
+      status: this.status,
     });
   }
 }

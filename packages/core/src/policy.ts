@@ -3,6 +3,7 @@
  * retrying; an issuer that said "rate limited, come back later" is skipped until then.
  */
 import type { Clock } from './clock.js';
+import { publishObtainFailure } from './diagnostics.js';
 import type { CertificateRequest, IssuedCertificate, Issuer, IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
 import { AcmeProblemError, isRateLimited, type ProblemLink } from './problems.js';
@@ -96,6 +97,7 @@ export async function obtainFromIssuers(
       return { certificate, issuer };
     } catch (error) {
       errors.push(error);
+      publishObtainFailure({ identifier, issuer: issuer.key, error });
       logger.error(
         { identifier, issuer: issuer.key, test_ca: testCA, ...errorFields(error) },
         'could not get certificate from issuer',

@@ -1,6 +1,7 @@
 /** @module Internal rate limiter: at most N new orders per sliding window per (CA directory, account). */
 import type { Clock } from './clock.js';
 import { sleep } from './clock.js';
+import { publishRateLimiterWait } from './diagnostics.js';
 
 /** Let's Encrypt allows 300 new orders per 3 h; 10 per 10 s (Caddy's figure) keeps bursts far below that. */
 export const DEFAULT_ORDERS_PER_WINDOW = 10;
@@ -22,6 +23,8 @@ export class SlidingWindowLimiter {
     readonly maxEvents: number,
     readonly windowMs: number,
     private readonly clock: Clock,
+    /** Names the limiter in the `rate_limiter_wait_seconds` figures (`<directory>|<account>`). */
+    readonly key = '',
   ) {}
 
   /** How long a `take()` now would wait, in ms (0 when it would not). */
@@ -36,6 +39,7 @@ export class SlidingWindowLimiter {
    * have to wait (for the window, or behind callers queued before it); `onDone` when it got its slot.
    */
   take(signal?: AbortSignal, hooks: { onWait?(): void; onDone?(): void } = {}): Promise<number> {
+    const askedMs = this.clock.now();
     const willWait = this.waitMs() > 0 || this.events.length + this.queued >= this.maxEvents;
     if (willWait) hooks.onWait?.();
     this.queued++;
@@ -45,6 +49,7 @@ export class SlidingWindowLimiter {
         for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) await sleep(wait, signal);
         const takenAtMs = this.clock.now();
         this.events.push(takenAtMs);
+        publishRateLimiterWait({ key: this.key, waitMs: takenAtMs - askedMs });
         if (willWait) hooks.onDone?.();
         return takenAtMs;
       })
@@ -84,6 +89,7 @@ export class RateLimiters {
         this.options.orders ?? DEFAULT_ORDERS_PER_WINDOW,
         this.options.windowMs ?? DEFAULT_RATE_WINDOW_MS,
         this.clock,
+        key,
       );
       this.limiters.set(key, limiter);
     }

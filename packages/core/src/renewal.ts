@@ -45,8 +45,11 @@ export interface RenewalOptions {
   checkIntervalMs?: number;
 }
 
-/** Why a certificate is renewed. `ari`: the CA's window (a past window also means "revoked, replace it"). */
-export type RenewalReason = 'expired' | 'emergency' | 'ari' | 'lifetime';
+/**
+ * Why a certificate is renewed. `ari`: the CA's window (a past window also means "revoked, replace it");
+ * `requested` / `revoked`: asked for from outside the app (`autotls renew`, `autotls revoke`).
+ */
+export type RenewalReason = 'expired' | 'emergency' | 'ari' | 'lifetime' | 'requested' | 'revoked';
 
 export interface RenewalDecision {
   /** Set when the certificate is due now. */

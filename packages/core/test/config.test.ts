@@ -40,6 +40,13 @@ const nonsense: Array<[string, CertManagerOptions]> = [
   ['issuers[0]', { issuers: [{} as never] }],
   ['storage', { storage: 42 as never }],
   ['challenges.http01', { challenges: { http01: 'yes' as never } }],
+  [
+    'challenges.dnsPropagation.nameservers',
+    { challenges: { dnsPropagation: { nameservers: ['ns:99999'] } } },
+  ],
+  ['challenges.dns01', { challenges: { dns01: { present: async () => {} } as never } }],
+  ['challenges.dnsPropagation.nameservers', { challenges: { dnsPropagation: { nameservers: [] } } }],
+  ['challenges.dnsPropagation.timeoutMs', { challenges: { dnsPropagation: { timeoutMs: 0 } } }],
   ['defaultName', { defaultName: '*.*.example.com' }],
 ];
 

@@ -389,6 +389,11 @@ describe.each(Object.keys(storages))('storage cleaning on %s', (kind) => {
       await manager.storage.set(storageKeys.renewalInfo('test-ca', name), {
         certificateNotAfterMs: notAfter,
       });
+      // The status of a name nobody works on any more: its newest time is as old as the certificate.
+      await manager.storage.set(storageKeys.status(name), {
+        lastSuccessAt: notAfter - 90 * DAY,
+        renewalAt: notAfter,
+      });
     };
     const has = async (name: string) =>
       Boolean(await manager.storage.get(storageKeys.certificate('test-ca', name)));
@@ -410,6 +415,7 @@ describe.each(Object.keys(storages))('storage cleaning on %s', (kind) => {
       expect(logger.find('finished cleaning storage')[0]).toMatchObject({
         certificates_removed: 1,
         renewal_info_removed: 1,
+        status_removed: 1,
         stale_locks_removed: lockDirectory ? 1 : 0,
       });
       expect(await has('old.example.com')).toBe(false);

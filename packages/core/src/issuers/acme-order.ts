@@ -140,6 +140,7 @@ async function authorize(attempt: OrderAttempt, url: string): Promise<void> {
     token: challenge.token,
     keyAuthorization,
     ...(isIpIdentifier ? { identifierType: 'ip' as const } : {}),
+    ...(request.signal ? { signal: request.signal } : {}),
   };
   logger.info(
     { identifier, challenge_type: challenge.type, ca: transport.directoryUrl },

@@ -7,6 +7,7 @@ import https from 'node:https';
 import acme from 'acme-client';
 import type { Clock } from '../clock.js';
 import { sleep } from '../clock.js';
+import { endpointOf, publishAcmeRequest } from '../diagnostics.js';
 import {
   type AcmeProblem,
   AcmeProblemError,
@@ -309,9 +310,12 @@ export class AcmeTransport {
     for (let attempt = 1; ; attempt++) {
       await this.pause.wait();
       let response: AcmeResponse & { data: unknown };
+      const startedMs = performance.now();
       try {
         response = await this.send(url, method, data);
+        this.reportRequest(url, response.status, startedMs);
       } catch (error) {
+        this.reportRequest(url, 0, startedMs);
         // A CA that does not answer in time is not asked the same again: that would cost another timeout.
         const retry = bodiless && attempt < BODILESS_TRIES && !(error instanceof RequestTimeoutError);
         if (!retry) throw connectionProblem(this.directoryUrl, url, error, requestName());
@@ -330,6 +334,18 @@ export class AcmeTransport {
       }
       return response;
     }
+  }
+
+  /** For the metrics (diagnostics.ts): one message per request sent, answered or not. */
+  private reportRequest(url: string, status: number, startedMs: number): void {
+    const endpoint = url === this.directoryUrl ? 'directory' : this.resourceName(url);
+    const label = endpoint.startsWith('/') ? endpointOf(url) : endpoint;
+    publishAcmeRequest({
+      ca: this.directoryUrl,
+      endpoint: label,
+      status,
+      durationMs: performance.now() - startedMs,
+    });
   }
 
   private send(url: string, method: string, data?: unknown): Promise<AcmeResponse & { data: unknown }> {

@@ -76,4 +76,6 @@ export interface PresentedChallenge {
   identifierType?: 'dns' | 'ip';
   token: string;
   keyAuthorization: string;
+  /** Aborted when the manager closes: a solver that waits (for DNS propagation) stops waiting. */
+  signal?: AbortSignal;
 }

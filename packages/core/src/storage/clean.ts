@@ -72,10 +72,15 @@ export async function cleanStorageIfDue(options: CleanOptions): Promise<void> {
 async function removeExpired(options: CleanOptions) {
   const { storage, clock, logger, signal } = options;
   const cutoffMs = clock.now() - (options.expiredRetentionMs ?? EXPIRED_CERTIFICATE_RETENTION_MS);
-  const listed = await listEntries(storage, [storageKeys.certificatesPrefix, storageKeys.renewalInfoPrefix]);
+  const listed = await listEntries(storage, [
+    storageKeys.certificatesPrefix,
+    storageKeys.renewalInfoPrefix,
+    storageKeys.statusPrefix,
+  ]);
   if (!listed) logger.info({}, 'storage cannot list its keys; skipping cleaning of expired certificates');
   let certificates = 0;
   let renewalInfos = 0;
+  let statuses = 0;
   for (const [key, value] of listed ?? []) {
     signal.throwIfAborted();
     const notAfter = expiryOf(key, value);
@@ -84,15 +89,23 @@ async function removeExpired(options: CleanOptions) {
     if (key.startsWith(storageKeys.certificatesPrefix)) {
       certificates++;
       logger.info({ key, expired_at: new Date(notAfter).toISOString() }, 'deleted expired certificate');
+    } else if (key.startsWith(storageKeys.statusPrefix)) {
+      statuses++;
     } else {
       renewalInfos++;
     }
   }
-  return { certificates_removed: certificates, renewal_info_removed: renewalInfos };
+  return { certificates_removed: certificates, renewal_info_removed: renewalInfos, status_removed: statuses };
 }
 
 /** The expiry a stored entry stands for; `undefined` when unknown (unreadable entries are left alone). */
 function expiryOf(key: string, value: unknown): number | undefined {
+  if (key.startsWith(storageKeys.statusPrefix)) {
+    // A name's status is rewritten by every attempt and success; one untouched past all its times is a name
+    // no longer managed.
+    const times = Object.values(value ?? {}).filter((time): time is number => typeof time === 'number');
+    return times.length > 0 ? Math.max(...times) : undefined;
+  }
   if (key.startsWith(storageKeys.renewalInfoPrefix)) {
     const notAfter = (value as { certificateNotAfterMs?: unknown } | undefined)?.certificateNotAfterMs;
     return typeof notAfter === 'number' ? notAfter : undefined;
@@ -115,7 +128,7 @@ interface ListableStore {
  * The entries under `prefixes`, read through the store's own iterator (Keyv 5 wires `keyv.iterator` only for
  * some adapters). A corrupt entry is skipped, not fatal. `undefined` when the store cannot list.
  */
-async function listEntries(
+export async function listEntries(
   storage: Storage,
   prefixes: string[],
 ): Promise<Array<[string, unknown]> | undefined> {

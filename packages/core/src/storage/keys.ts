@@ -18,7 +18,17 @@ export const storageKeys = {
   /** When storage was last cleaned (by any instance), so it happens at most daily. */
   lastClean: () => 'last_clean',
   localCA: () => 'authorities/local/root',
+  /** The last attempt's outcome per name (status.ts), read by the CLI and every instance. */
+  status: (name: string) => `status/${nameSegment(name)}`,
+  statusPrefix: 'status/',
+  /** A renewal asked for from outside the app (`autotls renew`), honoured by the next maintenance pass. */
+  renewalRequest: (name: string) => `renewal_requests/${nameSegment(name)}`,
 };
+
+/** The name a key segment stands for (`wildcard_.example.com` → `*.example.com`). */
+export function nameOfSegment(segment: string): string {
+  return segment.replace(/^wildcard_\./, '*.');
+}
 
 /** Lock names, shared by every instance on the storage (Caddy calls the cleaning lock `storage_clean`). */
 export const lockNames = {
