@@ -123,12 +123,15 @@ export class RedisLocker extends LeaseLocker {
   }
 
   async #evalUnbounded(script: string, keys: string[], args: string[]): Promise<unknown> {
-    if (!this.client.isOpen) {
-      this.#connecting ??= this.client.connect().finally(() => {
+    // Every call waits for the first connect to finish, not just to start: a cluster client is open
+    // before it knows its slots, and a script sent then fails with "reading 'master'".
+    if (!this.#connecting && !this.client.isOpen) {
+      this.#connecting = this.client.connect().catch((error: unknown) => {
         this.#connecting = undefined;
+        throw error;
       });
-      await this.#connecting;
     }
+    await this.#connecting;
     return this.client.eval(script, { keys, arguments: args });
   }
 }

@@ -44,6 +44,7 @@ export class Storage {
   readonly directory?: string;
   readonly timeoutMs: number;
   readonly health: StorageHealth;
+  #connecting?: Promise<unknown>;
 
   constructor(
     readonly keyv: Keyv,
@@ -64,7 +65,7 @@ export class Storage {
 
   async get<T>(key: string): Promise<T | undefined> {
     try {
-      return (await this.#bounded(this.keyv.get<T>(key), `get ${key}`)) ?? undefined;
+      return (await this.#bounded(() => this.keyv.get<T>(key), `get ${key}`)) ?? undefined;
     } catch (error) {
       if (error instanceof SyntaxError) throw new CorruptEntryError(key, error, await this.#raw(key));
       throw error;
@@ -73,12 +74,12 @@ export class Storage {
 
   async set(key: string, value: unknown, ttlMs?: number): Promise<void> {
     // A store may report a failed write by answering false instead of throwing.
-    const written = await this.#bounded(this.keyv.set(key, value, ttlMs), `set ${key}`);
+    const written = await this.#bounded(() => this.keyv.set(key, value, ttlMs), `set ${key}`);
     if (written === false) throw new Error(`storage did not write ${key}`);
   }
 
   async delete(key: string): Promise<void> {
-    await this.#bounded(this.keyv.delete(key), `delete ${key}`);
+    await this.#bounded(() => this.keyv.delete(key), `delete ${key}`);
   }
 
   /**
@@ -99,9 +100,28 @@ export class Storage {
     return withStorageTimeout(store.get(prefixed), this.timeoutMs, `get ${key}`).catch(() => undefined);
   }
 
-  async #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
+  /**
+   * Resolves once the store's client has connected (@keyv/redis connects on first use; a cluster client
+   * is "open" before it knows its slots, and commands sent then fail with "reading 'master'"). Shared by
+   * every first operation; retried after a failure.
+   */
+  #connected(): Promise<unknown> {
+    const store = this.keyv.store as { getClient?: () => Promise<unknown>; opts?: { dialect?: unknown } };
+    if (store?.opts?.dialect !== 'redis' || typeof store.getClient !== 'function') return Promise.resolve();
+    this.#connecting ??= store.getClient().catch((error: unknown) => {
+      this.#connecting = undefined;
+      throw error;
+    });
+    return this.#connecting;
+  }
+
+  async #bounded<T>(operation: () => Promise<T>, what: string): Promise<T> {
     try {
-      const result = await withStorageTimeout(operation, this.timeoutMs, what);
+      const run = async () => {
+        await this.#connected();
+        return operation();
+      };
+      const result = await withStorageTimeout(run(), this.timeoutMs, what);
       this.health.answered();
       return result;
     } catch (error) {
