@@ -106,9 +106,13 @@ export class RedisLocker extends LeaseLocker {
       await super.close();
     } finally {
       if (this.#closeClient && this.client.isOpen) {
-        await withStorageTimeout(this.client.close(), this.#timeoutMs, 'close lock connection').catch(() =>
-          this.client.destroy?.(),
-        );
+        await withStorageTimeout(this.client.close(), this.#timeoutMs, 'close lock connection').catch(() => {
+          try {
+            this.client.destroy?.(); // a graceful close that did not finish (Redis stalled): drop it
+          } catch {
+            // Already closing or closed: nothing is left to drop.
+          }
+        });
       }
     }
   }

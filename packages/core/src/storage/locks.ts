@@ -152,7 +152,14 @@ export abstract class LeaseLocker implements Locker {
   /** Stops renewals, rejects pending acquires and releases every held lock. */
   async close(): Promise<void> {
     this.#closing.abort(new Error('locker is closed'));
-    await Promise.all([...this.#held.keys()].map((claim) => this.#release(claim)));
+    // A release that fails (the store is down) leaves the lease to lapse on its own: close() goes on.
+    await Promise.all(
+      [...this.#held.keys()].map((claim) =>
+        this.#release(claim).catch((error: unknown) =>
+          this.log.warn({ lock: claim.name, ...errorFields(error) }, 'could not release lock on close'),
+        ),
+      ),
+    );
   }
 
   /**
