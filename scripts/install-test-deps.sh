@@ -22,6 +22,8 @@ command -v knotd >/dev/null || missing+=(knot)
 command -v pdns_server >/dev/null || missing+=(pdns-server)
 [ -e /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || missing+=(pdns-backend-sqlite3)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
+# The examples are checked the way their output tells a user to: curl --cacert (test/examples.test.ts).
+command -v curl >/dev/null || missing+=(curl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -1,10 +1,13 @@
 // Express over HTTPS with certificates managed by autotls.
-// With no configuration it serves https://localhost from the internal CA (like Caddy), storing its data
-// in $AUTOTLS_DATA or your user data directory. For a public site set DOMAINS and EMAIL and use ports 80/443.
+// With no configuration it serves https://localhost and https://127.0.0.1 from the internal CA (like Caddy),
+// storing its data in $AUTOTLS_DATA or your user data directory. For a public site set DOMAINS and EMAIL
+// and use ports 80/443.
+import { defaultDataDirectory } from '@autotls/core';
 import { autoTls } from '@autotls/express';
 import express from 'express';
+import { exitOnListenError, printServing } from '../first-run.js';
 
-const domains = (process.env.DOMAINS ?? 'localhost').split(',');
+const domains = (process.env.DOMAINS ?? 'localhost,127.0.0.1').split(',');
 const tls = autoTls({ domains, email: process.env.EMAIL });
 
 const app = express();
@@ -13,8 +16,8 @@ app.get('/', (req, res) => res.send(`Hello over ${req.secure ? 'HTTPS' : 'HTTP'}
 
 const httpsPort = Number(process.env.HTTPS_PORT ?? 8443);
 const httpPort = Number(process.env.HTTP_PORT ?? 8080);
-const servers = await tls.listen(app, { httpsPort, httpPort });
+const servers = await tls.listen(app, { httpsPort, httpPort }).catch(exitOnListenError);
 await tls.manager.ready(domains);
-console.log(`Serving https://${domains[0]}:${httpsPort}/ (plain HTTP on :${httpPort} redirects)`);
+printServing({ domains, httpsPort, httpPort, dataDirectory: defaultDataDirectory() });
 
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => servers.close());

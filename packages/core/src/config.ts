@@ -2,7 +2,6 @@
  * @module The manager's options: what a user may pass, checked once at construction and resolved into a
  * frozen configuration with every default filled in, so nothing downstream re-reads or re-defaults options.
  */
-import type { Keyv } from 'keyv';
 import {
   DEFAULT_DNS_RECHECK_MS,
   DEFAULT_MAX_RETRY_DURATION_MS,
@@ -28,6 +27,7 @@ import type { RetrySchedule } from './retry.js';
 import type { DnsPropagationOptions } from './solvers/dns-propagation.js';
 import type { DnsProvider } from './solvers/dns01.js';
 import type { Locker } from './storage/locks.js';
+import type { KeyvLike } from './storage/storage.js';
 import { DEFAULT_STORAGE_TIMEOUT_MS } from './storage/timeout.js';
 import {
   check,
@@ -47,8 +47,8 @@ export interface CertManagerOptions {
   email?: string;
   /** Default: Let's Encrypt, then ZeroSSL (with `email`). `localhost`-type names always use `internal()`. */
   issuers?: Issuer[];
-  /** A Keyv instance, or a directory for the default file store. */
-  storage?: Keyv | string;
+  /** A Keyv instance (keyv 5.6+ or 6.1+, any store), or a directory for the default file store. */
+  storage?: KeyvLike | string;
   /** Default: lock files beside the file store, Redis for a Redis Keyv, else in-process. */
   locker?: Locker;
   /**

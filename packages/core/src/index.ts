@@ -84,4 +84,11 @@ export type { HttpChallengeRequest, HttpChallengeResponse } from './solvers/http
 export { type Rfc2136Options, rfc2136 } from './solvers/rfc2136.js';
 export type { NameStatus, StoredError } from './status.js';
 export type { AcquireOptions, Lock, Locker } from './storage/locks.js';
-export { CorruptEntryError, defaultDataDirectory, Storage } from './storage/storage.js';
+export {
+  CorruptEntryError,
+  defaultDataDirectory,
+  isKeyvLike,
+  type KeyvLike,
+  Storage,
+  StoreError,
+} from './storage/storage.js';

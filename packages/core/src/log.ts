@@ -1,5 +1,6 @@
 /** @module Structured JSON logging: a pino-compatible logger interface and the default pino logger. */
 import { pino } from 'pino';
+import { prettyDestination, wantsPrettyLogs } from './log-pretty.js';
 
 type LogFn = (fields: Record<string, unknown>, message: string) => void;
 
@@ -12,9 +13,13 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
-/** The default logger: JSON lines on stdout, level from `AUTOTLS_LOG_LEVEL` (default `info`). */
+/**
+ * The default logger, level from `AUTOTLS_LOG_LEVEL` (default `info`): readable lines on a terminal, JSON
+ * lines otherwise (`AUTOTLS_LOG_FORMAT=json|pretty` decides instead).
+ */
 export function createDefaultLogger(): Logger {
-  return pino({ name: 'autotls', level: process.env.AUTOTLS_LOG_LEVEL ?? 'info' });
+  const options = { name: 'autotls', level: process.env.AUTOTLS_LOG_LEVEL ?? 'info' };
+  return wantsPrettyLogs() ? pino(options, prettyDestination()) : pino(options);
 }
 
 /** A logger that drops everything. */

@@ -17,7 +17,7 @@ import type { DnsResolver } from './dns-watch.js';
 import type { CertManagerEvents } from './events.js';
 import { ExpiryWarnings } from './expiry.js';
 import { answerHttpRequest, type HttpAnswerOptions, plainHttpHandler } from './http.js';
-import { letsEncrypt, zeroSSL } from './issuers/acme-cas.js';
+import { defaultIssuers } from './issuers/default-issuers.js';
 import { internal } from './issuers/internal.js';
 import type { ChallengeSolver, Issuer, IssuerContext } from './issuers/issuer.js';
 import { ObtainJobs } from './jobs.js';
@@ -121,7 +121,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       rateLimiters: new RateLimiters(this.config.rateLimit, this.clock),
       locker: this.locker,
     };
-    this.issuers = options.issuers ?? [letsEncrypt(), ...(this.config.email ? [zeroSSL()] : [])];
+    this.issuers = options.issuers ?? defaultIssuers(this.config.email);
     this.internalIssuer = internal();
     this.resolver = options.resolver ?? new Resolver({ timeout: DNS_HINT_TIMEOUT_MS, tries: 2 });
     // Every waiting obtain, poll and lock listens on this one signal: thousands of names are normal.

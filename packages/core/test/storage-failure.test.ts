@@ -1,10 +1,12 @@
-import { Keyv } from 'keyv';
+import { Keyv as Keyv5 } from 'keyv';
+import { Keyv as Keyv6 } from 'keyv6';
 import { describe, expect, it } from 'vitest';
 import { internal } from '../src/issuers/internal.js';
 import type { Issuer } from '../src/issuers/issuer.js';
 import { silentLogger } from '../src/log.js';
 import { CertManager } from '../src/manager.js';
 import { MemoryLocker } from '../src/storage/lock-memory.js';
+import type { KeyvLike } from '../src/storage/storage.js';
 
 /** A Map-backed store that can be switched into failing, like a Redis that went away. */
 class FlakyStore extends Map<string, unknown> {
@@ -31,12 +33,18 @@ function countingIssuer() {
   return issuer;
 }
 
-describe('a storage that fails', () => {
+/** Keyv 5 throws on store errors (`throwOnErrors`); Keyv 6 only emits `error`: both must fail loudly. */
+const keyvs = {
+  'Keyv 5': (store: FlakyStore): KeyvLike => new Keyv5({ store, namespace: 'autotls' }),
+  'Keyv 6': (store: FlakyStore): KeyvLike => new Keyv6({ store, namespace: 'autotls' }),
+};
+
+describe.each(Object.entries(keyvs))('a storage that fails (%s)', (_version, openKeyv) => {
   it('never reads as "no certificate": no new certificate is issued while it is down', async () => {
     const store = new FlakyStore();
     const issuer = countingIssuer();
     const first = new CertManager({
-      storage: new Keyv({ store, namespace: 'autotls' }),
+      storage: openKeyv(store),
       issuers: [issuer],
       locker: new MemoryLocker(),
       logger: silentLogger,
@@ -49,7 +57,7 @@ describe('a storage that fails', () => {
     store.failing = true;
     let failures = 0;
     const second = new CertManager({
-      storage: new Keyv({ store, namespace: 'autotls' }),
+      storage: openKeyv(store),
       issuers: [issuer],
       locker: new MemoryLocker(),
       retry: { intervalsMs: [10] },

@@ -3,7 +3,6 @@
  * directory) or a Redis URL, found under the namespace the library uses. It fails in seconds, never hangs.
  */
 import { stat } from 'node:fs/promises';
-import KeyvRedis, { createClient } from '@keyv/redis';
 import { Keyv } from 'keyv';
 import { listEntries } from '../storage/clean.js';
 import { defaultDataDirectory, openStorage, type Storage } from '../storage/storage.js';
@@ -48,7 +47,18 @@ export async function openCliStorage(option: string | undefined, namespace?: str
   return { storage: openStorage(directory), location: directory, close: async () => {} };
 }
 
+/** `@keyv/redis` is an optional peer: loaded only for a `redis://` storage, with the fix when it is missing. */
+async function loadKeyvRedis(): Promise<typeof import('@keyv/redis')> {
+  try {
+    return await import('@keyv/redis');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new CliError('a redis:// storage needs @keyv/redis, which is not installed: npm i @keyv/redis');
+  }
+}
+
 async function openRedis(url: string, namespace: string | undefined): Promise<CliStorage> {
+  const { default: KeyvRedis, createClient } = await loadKeyvRedis();
   const client = createClient({
     url,
     socket: { connectTimeout: REDIS_CONNECT_TIMEOUT_MS, reconnectStrategy: false },

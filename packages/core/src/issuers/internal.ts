@@ -235,10 +235,19 @@ async function signLeaf(root: LoadedRoot, request: CertificateRequest, nowMs: nu
   return { certificatePem: leaf.toString('pem'), privateKeyPem };
 }
 
-/** With the default file store, the root is also a plain PEM file a user can point a trust store at. */
+/**
+ * With the default file store, the root is also a plain PEM file a user can point a trust store at; with
+ * any other storage, the log says which command prints it (it lives only in that storage).
+ */
 async function publishRoot(root: LoadedRoot, context: RootContext): Promise<void> {
   const { directory } = context.storage;
-  if (!directory) return;
+  if (!directory) {
+    context.logger.info(
+      { root_common_name: root.certificate.subjectName.getField('CN')[0] },
+      'local CA root ready in storage: print it with `npx autotls root --storage <url>`, or trust it on this machine with `npx autotls trust --storage <url>`',
+    );
+    return;
+  }
   const rootPath = path.join(directory, 'pki', 'authorities', 'local', 'root.crt');
   const temporaryPath = `${rootPath}.${process.pid}.tmp`;
   await mkdir(path.dirname(rootPath), { recursive: true });

@@ -7,7 +7,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { lockNames, storageKeys } from './keys.js';
 import type { Locker } from './locks.js';
-import type { Storage } from './storage.js';
+import type { KeyvLike, Storage } from './storage.js';
 
 /** Caddy keeps expired certificates two weeks (to look at after an incident), then deletes them. */
 export const EXPIRED_CERTIFICATE_RETENTION_MS = 14 * 24 * 60 * 60_000;
@@ -133,6 +133,7 @@ export async function listEntries(
   prefixes: string[],
 ): Promise<Array<[string, unknown]> | undefined> {
   const keyv = storage.keyv;
+  if (typeof keyv.deserializeData !== 'function') return listKeyv6Entries(keyv, prefixes);
   const store = keyv.store as ListableStore | Map<string, unknown>;
   const namespace = keyv.namespace;
   let raw: AsyncIterable<[string, unknown]> | Iterable<[string, unknown]>;
@@ -152,6 +153,23 @@ export async function listEntries(
     } catch {
       // Unreadable: the manager logs and replaces it when it reads it; cleaning leaves it alone.
     }
+  }
+  return entries;
+}
+
+/** Keyv 6 lists through its own `iterator()`: keys without the namespace, values decoded. */
+async function listKeyv6Entries(
+  keyv: KeyvLike,
+  prefixes: string[],
+): Promise<Array<[string, unknown]> | undefined> {
+  if (typeof keyv.iterator !== 'function') return undefined;
+  const entries: Array<[string, unknown]> = [];
+  try {
+    for await (const [key, value] of keyv.iterator() as AsyncIterable<[string, unknown]>) {
+      if (prefixes.some((prefix) => key.startsWith(prefix))) entries.push([key, value]);
+    }
+  } catch {
+    return undefined; // a store that cannot list under a namespace: nothing is cleaned
   }
   return entries;
 }

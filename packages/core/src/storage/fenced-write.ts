@@ -56,8 +56,9 @@ export async function writeFenced<T extends Fenced>(
 ): Promise<'written' | 'refused'> {
   const fenced = { ...record, fencingToken };
   const redis = redisStoreOf(storage.keyv);
-  if (redis) {
-    const keyv = storage.keyv as Keyv & { _getKeyPrefix(key: string): string };
+  const keyv = storage.keyv as unknown as Partial<Keyv> & { _getKeyPrefix?(key: string): string };
+  // Keyv 5 tells how it names and serialises an entry; with another Keyv the compare below is the fence.
+  if (redis && typeof keyv._getKeyPrefix === 'function' && typeof keyv.serializeData === 'function') {
     const redisKey = redis.createKeyPrefix(keyv._getKeyPrefix(key), redis.namespace);
     const value = await keyv.serializeData({ value: fenced, expires: undefined });
     const run = async () => {
@@ -91,7 +92,7 @@ function isNewer(current: Fenced | undefined, fencingToken: number, nowMs: numbe
 }
 
 /** `@keyv/redis` with a node-redis client (a shape check, so a second copy of the package works too). */
-function redisStoreOf(keyv: Keyv): RedisStoreShape | undefined {
+function redisStoreOf(keyv: { store?: unknown }): RedisStoreShape | undefined {
   const store = keyv.store as Partial<RedisStoreShape> | undefined;
   if (store?.opts?.dialect !== 'redis' || typeof store.createKeyPrefix !== 'function') return undefined;
   if (typeof store.client?.eval !== 'function') return undefined;

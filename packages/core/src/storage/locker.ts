@@ -47,7 +47,9 @@ function redisClientOf(store: unknown): { duplicate(): RedisLockClient } | undef
     client?: Record<string, unknown>;
   };
   // `isOpen` tells a node-redis client apart from ioredis-style ones, whose `eval` takes other arguments.
-  if (opts?.dialect !== 'redis' || typeof client?.duplicate !== 'function' || !('isOpen' in client)) {
+  // @keyv/redis 5 says `dialect: 'redis'`; 6 has no `opts` and is told apart by its class name.
+  const redis = opts?.dialect === 'redis' || (store as object)?.constructor?.name === 'KeyvRedis';
+  if (!redis || typeof client?.duplicate !== 'function' || !('isOpen' in client)) {
     return undefined;
   }
   return client as unknown as { duplicate(): RedisLockClient };

@@ -7,6 +7,46 @@ import { FileStore } from './file-store.js';
 import { DEFAULT_STORAGE_PROBE_MS, StorageHealth } from './health.js';
 import { DEFAULT_STORAGE_TIMEOUT_MS, withStorageTimeout } from './timeout.js';
 
+/**
+ * What autotls needs of a Keyv instance, by shape: Keyv 5 and Keyv 6 both fit, and so does a second copy
+ * of either package (an app's own `keyv` next to the one core carries for its file store).
+ */
+export interface KeyvLike {
+  get(key: string): Promise<unknown>;
+  set(key: string, value: unknown, ttl?: number): Promise<unknown>;
+  delete(key: string): Promise<unknown>;
+  /** Keyv 5: store failures throw instead of reading as "missing". */
+  throwOnErrors?: boolean;
+  /** Keyv 6 reports store failures only as `error` events. */
+  on?(event: 'error', listener: (error: unknown) => void): unknown;
+  namespace?: string | undefined;
+  store?: unknown;
+  iterator?: unknown;
+  /** Keyv 5 only: the store's raw entries are decoded with it. */
+  deserializeData?(data: string): Promise<unknown> | unknown;
+}
+
+/** Whether `value` can be used as storage: a Keyv (any major version) rather than a directory. */
+export function isKeyvLike(value: unknown): value is KeyvLike {
+  if (value === null || typeof value !== 'object') return false;
+  const candidate = value as Record<string, unknown>;
+  return ['get', 'set', 'delete'].every((method) => typeof candidate[method] === 'function');
+}
+
+/** A Keyv 6 store failure, which Keyv 6 reports as an event and an `undefined`/`false` result. */
+export class StoreError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly key: string,
+    cause: unknown,
+  ) {
+    super(`storage ${operation} "${key}" failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+    this.name = 'StoreError';
+  }
+}
+
 /** A stored value that cannot be read back (truncated file, foreign data). It is replaced, never trusted. */
 export class CorruptEntryError extends Error {
   constructor(
@@ -45,15 +85,27 @@ export class Storage {
   readonly timeoutMs: number;
   readonly health: StorageHealth;
   #connecting?: Promise<unknown>;
+  /** Keyv 6 store failures seen so far (its `error` events); an operation during which one happened throws. */
+  private failures = 0;
+  private lastFailure: unknown;
 
   constructor(
-    readonly keyv: Keyv,
-    options: StorageOptions = {},
+    readonly keyv: KeyvLike,
+    /** The file store's directory, or the options. */
+    optionsOrDirectory: StorageOptions | string = {},
   ) {
-    keyv.throwOnErrors = true;
+    const options =
+      typeof optionsOrDirectory === 'string' ? { directory: optionsOrDirectory } : optionsOrDirectory;
     // @keyv/redis swallows its errors (returning undefined: "absent") unless told to throw.
-    const store = keyv.store as { throwOnErrors?: boolean };
+    const store = keyv.store as { throwOnErrors?: boolean } | undefined;
     if (typeof store?.throwOnErrors === 'boolean') store.throwOnErrors = true;
+    if ('throwOnErrors' in keyv) keyv.throwOnErrors = true;
+    else {
+      keyv.on?.('error', (error) => {
+        this.failures += 1;
+        this.lastFailure = error;
+      });
+    }
     if (options.directory !== undefined) this.directory = options.directory;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_STORAGE_TIMEOUT_MS;
     this.health = new StorageHealth(
@@ -65,21 +117,24 @@ export class Storage {
 
   async get<T>(key: string): Promise<T | undefined> {
     try {
-      return (await this.#bounded(() => this.keyv.get<T>(key), `get ${key}`)) ?? undefined;
+      return ((await this.#bounded('get', key, () => this.keyv.get(key))) as T | null) ?? undefined;
     } catch (error) {
       if (error instanceof SyntaxError) throw new CorruptEntryError(key, error, await this.#raw(key));
+      if (error instanceof StoreError && error.cause instanceof SyntaxError) {
+        throw new CorruptEntryError(key, error.cause, await this.#raw(key));
+      }
       throw error;
     }
   }
 
   async set(key: string, value: unknown, ttlMs?: number): Promise<void> {
     // A store may report a failed write by answering false instead of throwing.
-    const written = await this.#bounded(() => this.keyv.set(key, value, ttlMs), `set ${key}`);
+    const written = await this.#bounded('set', key, () => this.keyv.set(key, value, ttlMs));
     if (written === false) throw new Error(`storage did not write ${key}`);
   }
 
   async delete(key: string): Promise<void> {
-    await this.#bounded(() => this.keyv.delete(key), `delete ${key}`);
+    await this.#bounded('delete', key, () => this.keyv.delete(key));
   }
 
   /**
@@ -93,7 +148,7 @@ export class Storage {
 
   /** The stored text behind a key whose value Keyv cannot parse; `undefined` when even that fails. */
   async #raw(key: string): Promise<unknown> {
-    const keyv = this.keyv as Keyv & { _getKeyPrefix?(key: string): string };
+    const keyv = this.keyv as KeyvLike & { _getKeyPrefix?(key: string): string };
     const prefixed = typeof keyv._getKeyPrefix === 'function' ? keyv._getKeyPrefix(key) : key;
     const store = keyv.store as { get?(key: string): Promise<unknown> };
     if (typeof store?.get !== 'function') return undefined;
@@ -115,19 +170,31 @@ export class Storage {
     return this.#connecting;
   }
 
-  async #bounded<T>(operation: () => Promise<T>, what: string): Promise<T> {
+  /**
+   * One Keyv call, bounded by the timeout, after the first connect; throws if the store failed meanwhile
+   * (Keyv 6 has no `throwOnErrors`: a failure is an `error` event, so an operation overlapping any failure
+   * throws — conservative: never "missing").
+   */
+  async #bounded<T>(operation: string, key: string, call: () => Promise<T>): Promise<T> {
     try {
       const run = async () => {
         await this.#connected();
-        return operation();
+        const before = this.failures;
+        const result = await call();
+        if (this.failures !== before) throw new StoreError(operation, key, this.lastFailure);
+        return result;
       };
-      const result = await withStorageTimeout(run(), this.timeoutMs, what);
+      const result = await withStorageTimeout(run(), this.timeoutMs, `${operation} ${key}`);
       this.health.answered();
       return result;
     } catch (error) {
       // A corrupt entry is an answer: the store works.
-      if (error instanceof SyntaxError) this.health.answered();
-      else this.health.failed(error);
+      if (
+        error instanceof SyntaxError ||
+        (error instanceof StoreError && error.cause instanceof SyntaxError)
+      ) {
+        this.health.answered();
+      } else this.health.failed(error);
       throw error;
     }
   }
@@ -157,10 +224,10 @@ export function defaultDataDirectory(): string {
 
 /** A Keyv instance is used as given (namespaced by its owner); a string is a directory for the file store. */
 export function openStorage(
-  option?: Keyv | string,
+  option?: KeyvLike | string,
   options: Omit<StorageOptions, 'directory'> = {},
 ): Storage {
-  if (option instanceof Keyv) return new Storage(option, options);
+  if (isKeyvLike(option)) return new Storage(option, options);
   const directory = path.resolve(option ?? defaultDataDirectory());
   const store = new FileStore({ directory });
   const keyv = new Keyv({ store, namespace: 'autotls', throwOnErrors: true });
