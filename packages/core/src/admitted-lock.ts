@@ -25,8 +25,9 @@ export async function lockWhenAdmitted(
   lockName: string,
   accountKey: string,
   signal: AbortSignal,
+  identifier?: string,
 ): Promise<AdmittedLock> {
-  const slot = await admission.take(accountKey, signal);
+  const slot = await admission.take(accountKey, signal, identifier);
   let lock: Lock | undefined;
   try {
     lock = await tryLock(locker, lockName, signal);

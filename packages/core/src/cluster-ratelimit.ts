@@ -6,6 +6,7 @@
  */
 import type { Clock } from './clock.js';
 import { sleep } from './clock.js';
+import type { Logger } from './log.js';
 import type { RateLimiters } from './ratelimit.js';
 
 /** A slot for one new order; given back when the attempt ends up placing none. */
@@ -14,17 +15,29 @@ export interface OrderSlot {
 }
 
 export interface OrderAdmission {
-  /** Resolves once a new order for `accountKey` (a CA and account) fits in the window. */
-  take(accountKey: string, signal: AbortSignal): Promise<OrderSlot>;
+  /** Resolves once a new order for `accountKey` (a CA and account) fits in the window; `name` is for logs. */
+  take(accountKey: string, signal: AbortSignal, name?: string): Promise<OrderSlot>;
+}
+
+/** The two log lines of a wait, as the issuer's own limiter writes them. */
+function waitLogs(logger: Logger, accountKey: string, name: string | undefined) {
+  const fields = { identifiers: name === undefined ? [] : [name], ca: accountKey.split('|')[0] };
+  return {
+    onWait: () => logger.info(fields, 'waiting on internal rate limiter'),
+    onDone: () => logger.info(fields, 'done waiting on internal rate limiter'),
+  };
 }
 
 /** This process's limiters (the issuers' own), for storage that only this machine shares. */
 export class LocalAdmission implements OrderAdmission {
-  constructor(private readonly limiters: RateLimiters) {}
+  constructor(
+    private readonly limiters: RateLimiters,
+    private readonly logger: Logger,
+  ) {}
 
-  async take(accountKey: string, signal: AbortSignal): Promise<OrderSlot> {
+  async take(accountKey: string, signal: AbortSignal, name?: string): Promise<OrderSlot> {
     const limiter = this.limiters.for(accountKey);
-    const takenAtMs = await limiter.take(signal);
+    const takenAtMs = await limiter.take(signal, waitLogs(this.logger, accountKey, name));
     return { giveBack: async () => limiter.giveBack(takenAtMs) };
   }
 }
@@ -67,9 +80,12 @@ export class RedisAdmission implements OrderAdmission {
     private readonly orders: number,
     private readonly windowMs: number,
     private readonly clock: Clock,
+    private readonly logger: Logger,
   ) {}
 
-  async take(accountKey: string, signal: AbortSignal): Promise<OrderSlot> {
+  async take(accountKey: string, signal: AbortSignal, name?: string): Promise<OrderSlot> {
+    const logs = waitLogs(this.logger, accountKey, name);
+    let waited = false;
     // The `{…}` hash tag keeps the key on one Redis Cluster slot, as scripts need.
     const key = `autotls:ratelimit:{${accountKey}}`;
     const slotId = `${process.pid}-${this.clock.now()}-${this.#sequence++}-${Math.random().toString(36).slice(2)}`;
@@ -86,8 +102,11 @@ export class RedisAdmission implements OrderAdmission {
         throw error;
       }
       if (waitMs === 0) {
+        if (waited) logs.onDone();
         return { giveBack: async () => void (await this.redis.evalScript(giveBackScript, [key], [slotId])) };
       }
+      if (!waited) logs.onWait();
+      waited = true;
       // Jitter, so that when the window opens the slots go to every waiting instance, not the first caller.
       await sleep(Math.min(waitMs, MAX_POLL_MS) + Math.random() * WAKE_JITTER_MS, signal);
     }
@@ -96,16 +115,17 @@ export class RedisAdmission implements OrderAdmission {
 
 /**
  * The cluster's limiter when the locker runs on Redis (so does storage, as a rule), else this process's.
- * @example const admission = admissionFor(locker, rateLimiters, { orders: 10, windowMs: 10_000 }, clock);
+ * @example const admission = admissionFor(locker, rateLimiters, { orders: 10, windowMs: 10_000 }, clock, logger);
  */
 export function admissionFor(
   locker: unknown,
   limiters: RateLimiters,
   limits: { orders: number; windowMs: number },
   clock: Clock,
+  logger: Logger,
 ): OrderAdmission {
   if (typeof (locker as Partial<ScriptRunner>)?.evalScript === 'function') {
-    return new RedisAdmission(locker as ScriptRunner, limits.orders, limits.windowMs, clock);
+    return new RedisAdmission(locker as ScriptRunner, limits.orders, limits.windowMs, clock, logger);
   }
-  return new LocalAdmission(limiters);
+  return new LocalAdmission(limiters, logger);
 }

@@ -345,7 +345,13 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       keyType: this.config.keyType,
       signal: this.stop.signal,
       unsaved: this.unsaved,
-      admission: admissionFor(this.locker, this.context.rateLimiters, this.config.rateLimit, this.clock),
+      admission: admissionFor(
+        this.locker,
+        this.context.rateLimiters,
+        this.config.rateLimit,
+        this.clock,
+        this.logger.child({ logger: 'acme_client' }),
+      ),
     };
     return new ObtainJobs({
       obtainContext,

@@ -67,7 +67,7 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
   const accountKey = admissionKey(context, issuers);
   const lockName = lockNames.certificate(name);
   const { lock, slot: admitted } = accountKey
-    ? await lockWhenAdmitted(context.locker, context.admission, lockName, accountKey, context.signal)
+    ? await lockWhenAdmitted(context.locker, context.admission, lockName, accountKey, context.signal, name)
     : { lock: await context.locker.acquire(lockName, { signal: context.signal }), slot: undefined };
   let slot = admitted;
   try {
@@ -86,7 +86,7 @@ export async function obtainOnce(context: ObtainContext, attempt: ObtainAttempt)
       return { source: 'storage', certificate: stored };
     }
     // Waited for another holder, who did not finish: this attempt orders after all, and needs its slot.
-    if (accountKey && !slot) slot = await context.admission.take(accountKey, context.signal);
+    if (accountKey && !slot) slot = await context.admission.take(accountKey, context.signal, name);
     const names = [name];
     const facts = renewal
       ? await readStoredOrderFacts(context.storage, renewal.replacing.issuerKey, name)
