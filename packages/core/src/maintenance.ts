@@ -108,6 +108,11 @@ export class Maintenance {
    */
   async runPass(): Promise<void> {
     const { clock } = this.options;
+    // Every name would wait out the storage timeout; the names stay planned for the next pass.
+    if (this.options.storage.health.down) {
+      this.logger.warn({}, 'storage unavailable: maintenance pass skipped');
+      return;
+    }
     const checkIntervalMs = this.intervalMs();
     const names = this.schedule.takeDue(clock.now() + checkIntervalMs);
     const limit = concurrencyLimit(MAINTENANCE_CONCURRENCY);
