@@ -18,6 +18,13 @@ export interface Redis {
   flushAll(): Promise<void>;
   output(): string;
   stop(): Promise<void>;
+  /** Starts redis-server again on the same port and directory (with `persist`, with its data); `pid` changes. */
+  restart(): Promise<void>;
+}
+
+export interface StartRedisOptions {
+  /** Keep the data across `stop()`/`restart()` (append-only file, fsynced on every write). Default false. */
+  persist?: boolean;
 }
 
 type Parsed = { value: RedisReply; next: number } | undefined;
@@ -93,31 +100,38 @@ export function redisCommand(
   });
 }
 
-/** Start redis-server (no persistence, no daemon) in a temp dir; ready once PING answers PONG. */
-export async function startRedis(): Promise<Redis> {
+/** Start redis-server (no daemon) in a temp dir; ready once PING answers PONG. No persistence unless asked. */
+export async function startRedis(options: StartRedisOptions = {}): Promise<Redis> {
   const port = await freePort();
   const dir = makeTempDir('autotls-test-redis-');
-  const child = await startProcess({
-    name: 'redis-server',
-    command: 'redis-server',
-    args: [
-      ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      ...['--daemonize', 'no', '--dir', dir, '--protected-mode', 'yes'],
-    ],
-    cwd: dir,
-    notInstalledMessage: 'redis-server is not installed: run .ci/run or apt-get install redis-server',
-    ready: [
-      { port },
-      {
-        description: 'PING answering PONG',
-        check: async () => (await redisCommand(port, ['PING'])) === 'PONG',
-      },
-    ],
-  });
+  const persistence = options.persist
+    ? ['--appendonly', 'yes', '--appendfsync', 'always']
+    : ['--appendonly', 'no'];
+  const start = () =>
+    startProcess({
+      name: 'redis-server',
+      command: 'redis-server',
+      args: [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence],
+        ...['--daemonize', 'no', '--dir', dir, '--protected-mode', 'yes'],
+      ],
+      cwd: dir,
+      notInstalledMessage: 'redis-server is not installed: run .ci/run or apt-get install redis-server',
+      ready: [
+        { port },
+        {
+          description: 'PING answering PONG',
+          check: async () => (await redisCommand(port, ['PING'])) === 'PONG',
+        },
+      ],
+    });
+  let child = await start();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    pid: child.pid,
+    get pid() {
+      return child.pid;
+    },
     command: (...args) => redisCommand(port, args),
     async flushAll() {
       const reply = await redisCommand(port, ['FLUSHALL']);
@@ -125,5 +139,9 @@ export async function startRedis(): Promise<Redis> {
     },
     output: () => child.output(),
     stop: () => child.stop(),
+    async restart() {
+      await child.stop();
+      child = await start();
+    },
   };
 }

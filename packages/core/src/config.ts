@@ -28,6 +28,7 @@ import type { DnsPropagationOptions } from './solvers/dns-propagation.js';
 import type { DnsProvider } from './solvers/dns01.js';
 import type { Locker } from './storage/locks.js';
 import type { KeyvLike } from './storage/storage.js';
+import { DEFAULT_STORAGE_TIMEOUT_MS } from './storage/timeout.js';
 import {
   check,
   isFunctionOf,
@@ -50,6 +51,18 @@ export interface CertManagerOptions {
   storage?: KeyvLike | string;
   /** Default: lock files beside the file store, Redis for a Redis Keyv, else in-process. */
   locker?: Locker;
+  /**
+   * Timing of the default locker: `leaseMs` (default 10 s) is how long a dead holder's lock outlives it —
+   * its names resume on another instance within about one lease; `pollMs` (default 250 ms) how often a
+   * waiter asks again.
+   */
+  locks?: { leaseMs?: number; pollMs?: number };
+  /**
+   * Bound on every storage and lock operation (default 3 s): a stalled store (a paused Redis) fails the
+   * operation — handshakes of cached names go on, obtains wait on their backoff — and never hangs
+   * `manage()`, a handshake, maintenance or `close()`.
+   */
+  storageTimeoutMs?: number;
   /**
    * Challenge types. TLS-ALPN-01 works once a TLS server is handed to `attach()`; DNS-01
    * (the only way to a wildcard) needs your DNS provider.
@@ -98,6 +111,8 @@ export interface ManagerConfig {
   readonly onDemand?: Readonly<OnDemandOptions>;
   readonly cacheCapacity: number;
   readonly defaultName?: string;
+  readonly locks: { readonly leaseMs?: number; readonly pollMs?: number };
+  readonly storageTimeoutMs: number;
 }
 
 export const KEY_TYPES: readonly KeyType[] = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-4096'];
@@ -168,6 +183,14 @@ export function resolveConfig(options: CertManagerOptions): ManagerConfig {
     }),
     ...(options.onDemand ? { onDemand: Object.freeze(checkOnDemand(options.onDemand)) } : {}),
     cacheCapacity: positiveInteger('cacheCapacity', options.cacheCapacity, DEFAULT_CACHE_CAPACITY),
+    locks: Object.freeze({
+      ...optionalEntry(
+        'leaseMs',
+        optional('locks.leaseMs', options.locks?.leaseMs, isPositiveMs, POSITIVE_MS),
+      ),
+      ...optionalEntry('pollMs', optional('locks.pollMs', options.locks?.pollMs, isPositiveMs, POSITIVE_MS)),
+    }),
+    storageTimeoutMs: positiveMs('storageTimeoutMs', options.storageTimeoutMs, DEFAULT_STORAGE_TIMEOUT_MS),
     ...(options.defaultName !== undefined ? { defaultName: name('defaultName', options.defaultName) } : {}),
   };
   return Object.freeze(config);
@@ -272,6 +295,10 @@ function name(option: string, value: unknown): string {
     if (!(error instanceof InvalidNameError)) throw error;
     throw new ConfigurationError(option, value, `is not a usable host name: ${error.message}`);
   }
+}
+
+function optionalEntry<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
 }
 
 function positiveMs(option: string, value: number | undefined, fallback: number): number {

@@ -15,6 +15,7 @@ import { type ObtainContext, type ObtainResult, obtainOnce } from './obtain.js';
 import { newPolicyState } from './policy.js';
 import { RetryJob, type RetrySchedule } from './retry.js';
 import type { StatusWriter } from './status.js';
+import { isStorageOutage } from './storage/health.js';
 
 export interface ObtainJobsOptions {
   obtainContext: ObtainContext;
@@ -32,6 +33,8 @@ export interface ObtainJobsOptions {
 
 export class ObtainJobs {
   private readonly jobs = new Map<string, RetryJob>();
+  /** Jobs whose last attempt failed because storage could not be reached. */
+  private readonly waitingOnStorage = new Set<string>();
 
   constructor(private readonly options: ObtainJobsOptions) {}
 
@@ -41,6 +44,14 @@ export class ObtainJobs {
 
   has(name: string): boolean {
     return this.jobs.has(name);
+  }
+
+  /** Runs now every job waiting on its backoff because storage was down (it answers again). */
+  hurryStorageWaiters(): void {
+    for (const name of this.waitingOnStorage) {
+      // A job not waiting is mid-attempt: its outcome updates the set.
+      if (this.jobs.get(name)?.hurry()) this.waitingOnStorage.delete(name);
+    }
   }
 
   /** Waits for every job to end (after the stop signal, they end at their next step). */
@@ -81,6 +92,11 @@ export class ObtainJobs {
             ...(renewal && { reason: renewal.reason }),
           }),
         failed: ({ error, attempt, retryingInMs }) => {
+          if (isStorageOutage(error)) {
+            this.waitingOnStorage.add(name);
+            // A lock call that timed out went through the locker, not storage: storage probes from now on.
+            obtainContext.storage.health.failed(error);
+          } else this.waitingOnStorage.delete(name);
           this.options.status?.failed(name, { error, attempt, atMs: this.options.clock.now(), retryingInMs });
           events.emit('cert_failed', { identifier: name, error, attempt, retrying_in: retryingInMs / 1000 });
         },
@@ -98,7 +114,9 @@ export class ObtainJobs {
     });
     this.jobs.set(name, job);
     const forget = () => {
-      if (this.jobs.get(name) === job) this.jobs.delete(name);
+      if (this.jobs.get(name) !== job) return;
+      this.jobs.delete(name);
+      this.waitingOnStorage.delete(name);
     };
     job.settled.then(forget, forget);
   }

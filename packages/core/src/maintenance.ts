@@ -128,6 +128,11 @@ export class Maintenance {
    */
   async runPass(): Promise<void> {
     const { clock } = this.options;
+    // Every name would wait out the storage timeout; the names stay planned for the next pass.
+    if (this.options.storage.health.down) {
+      this.logger.warn({}, 'storage unavailable: maintenance pass skipped');
+      return;
+    }
     const checkIntervalMs = this.intervalMs();
     for (const name of await this.shared.movedElsewhere())
       if (this.schedule.has(name)) this.schedule.soon(name);

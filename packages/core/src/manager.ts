@@ -11,6 +11,7 @@ import type tls from 'node:tls';
 import { type CachedCertificate, CertificateCache } from './cache.js';
 import type { CertificateInfo } from './certificates.js';
 import { type Clock, sleep, systemClock } from './clock.js';
+import { admissionFor } from './cluster-ratelimit.js';
 import { type CertManagerOptions, type ManagerConfig, resolveConfig } from './config.js';
 import type { DnsResolver } from './dns-watch.js';
 import type { CertManagerEvents } from './events.js';
@@ -37,7 +38,8 @@ import { StatusWriter } from './status.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
 import { openScheduleIndex } from './storage/schedule-for-storage.js';
-import { openStorage, type Storage } from './storage/storage.js';
+import { openStorage, removeLeftoversAtStart, type Storage } from './storage/storage.js';
+import { UnsavedWrites } from './unsaved-writes.js';
 
 export type { CertManagerOptions } from './config.js';
 export type { CertManagerEvents } from './events.js';
@@ -80,6 +82,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly onDemand?: OnDemandIssuance;
   private readonly stop = new AbortController();
   private readonly maintenance: Maintenance;
+  private readonly unsaved: UnsavedWrites;
+  /** The first manage() removes what killed writes left in storage; in the background. */
+  private leftoversRemoved?: Promise<void>;
   private readonly status: StatusWriter;
   private readonly expiryWarnings: ExpiryWarnings;
   /** Name → when its served certificate is due for renewal (ARI included), as the last maintenance pass saw. */
@@ -91,10 +96,18 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.logger = options.logger ?? createDefaultLogger();
     this.clock = options.clock ?? systemClock;
     this.sleep = options.clock?.sleep?.bind(options.clock) ?? sleep;
-    this.storage = openStorage(options.storage);
+    this.storage = openStorage(options.storage, {
+      timeoutMs: this.config.storageTimeoutMs,
+      logger: this.logger,
+    });
     this.locker =
-      options.locker ?? createDefaultLocker(this.storage, { log: this.logger.child({ logger: 'locks' }) });
+      options.locker ??
+      createDefaultLocker(this.storage, {
+        ...this.config.locks,
+        log: this.logger.child({ logger: 'locks' }),
+      });
     this.cache = new CertificateCache(this.config.cacheCapacity);
+    this.unsaved = new UnsavedWrites(this.storage, this.logger.child({ logger: 'storage' }));
     this.http01 = new Http01Solver(this.storage, this.logger.child({ logger: 'http' }));
     // Another instance's TLS-ALPN challenge can reach this one when storage is shared (a Keyv given, e.g.
     // Redis) or the port is (node:cluster workers).
@@ -107,6 +120,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       email: this.config.email,
       solvers: this.solvers(),
       rateLimiters: new RateLimiters(this.config.rateLimit, this.clock),
+      locker: this.locker,
     };
     this.issuers = options.issuers ?? defaultIssuers(this.config.email);
     this.internalIssuer = internal();
@@ -116,6 +130,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     this.status = new StatusWriter(this.storage, this.logger, this.config.renewal.windowRatio);
     this.expiryWarnings = new ExpiryWarnings(this.clock, this.logger.child({ logger: 'tls.expiry' }), this);
     this.jobs = this.obtainJobs();
+    // Obtains that failed because storage was down go again once it answers, not at their backoff.
+    this.storage.health.onSettled(() => this.jobs.hurryStorageWaiters());
     if (this.config.onDemand) {
       const logger = this.logger.child({ logger: 'tls.on_demand' });
       this.onDemand = new OnDemandIssuance(this.config.onDemand, this.onDemandHost(), this.clock, logger);
@@ -150,6 +166,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
    * obtains one in the background. Call it once your servers can answer the CA (adapters do).
    */
   async manage(names: string[] = []): Promise<void> {
+    this.leftoversRemoved ??= removeLeftoversAtStart(this.storage, this.logger);
     const normalized = new Set([...this.config.domains, ...names.map(normalizeName)]);
     await this.managed.manage(normalized, () => this.maintenance.indexedTimes());
     if (!this.stop.signal.aborted) this.maintenance.start();
@@ -245,6 +262,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     await this.jobs.settled();
     await this.status.flushed();
     await this.locker.close();
+    await this.unsaved.flush(); // one last try, bounded by the storage timeout
+    this.unsaved.close();
+    this.storage.health.close();
     for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
   }
 
@@ -329,6 +349,14 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       issuersFor: (name) => this.issuersFor(name),
       keyType: this.config.keyType,
       signal: this.stop.signal,
+      unsaved: this.unsaved,
+      admission: admissionFor(
+        this.locker,
+        this.context.rateLimiters,
+        this.config.rateLimit,
+        this.clock,
+        this.logger.child({ logger: 'acme_client' }),
+      ),
     };
     return new ObtainJobs({
       obtainContext,

@@ -38,7 +38,7 @@ export class SlidingWindowLimiter {
    * Resolves when an event fits in the window, and records it. `onWait` runs at once when this caller will
    * have to wait (for the window, or behind callers queued before it); `onDone` when it got its slot.
    */
-  take(signal?: AbortSignal, hooks: { onWait?(): void; onDone?(): void } = {}): Promise<void> {
+  take(signal?: AbortSignal, hooks: { onWait?(): void; onDone?(): void } = {}): Promise<number> {
     const askedMs = this.clock.now();
     const willWait = this.waitMs() > 0 || this.events.length + this.queued >= this.maxEvents;
     if (willWait) hooks.onWait?.();
@@ -47,13 +47,24 @@ export class SlidingWindowLimiter {
     const turn = this.queue
       .then(async () => {
         for (let wait = this.waitMs(); wait > 0; wait = this.waitMs()) await sleep(wait, signal);
-        this.events.push(this.clock.now());
-        publishRateLimiterWait({ key: this.key, waitMs: this.clock.now() - askedMs });
+        const takenAtMs = this.clock.now();
+        this.events.push(takenAtMs);
+        publishRateLimiterWait({ key: this.key, waitMs: takenAtMs - askedMs });
         if (willWait) hooks.onDone?.();
+        return takenAtMs;
       })
       .finally(() => this.queued--);
-    this.queue = turn.catch(() => {});
+    this.queue = turn.then(
+      () => {},
+      () => {},
+    );
     return turn;
+  }
+
+  /** Gives back the slot `take()` recorded at `takenAtMs` (its order was not placed after all). */
+  giveBack(takenAtMs: number): void {
+    const index = this.events.lastIndexOf(takenAtMs);
+    if (index !== -1) this.events.splice(index, 1);
   }
 
   private forgetOld(): void {

@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -5,7 +6,12 @@ import KeyvRedis from '@keyv/redis';
 import { Keyv } from 'keyv';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Redis, startRedis } from '../../../test/support/redis.js';
-import { decodePathSegment, encodePathSegment, FileStore } from '../src/storage/file-store.js';
+import {
+  decodePathSegment,
+  encodePathSegment,
+  FileStore,
+  STALE_TEMP_FILE_MS,
+} from '../src/storage/file-store.js';
 import { CorruptEntryError, openStorage } from '../src/storage/storage.js';
 import { runStorageConformance } from './storage-conformance.js';
 
@@ -179,6 +185,40 @@ describe('the file store on disk', () => {
     expect(listed).toEqual([key]);
     await keyv.set(key, 'new');
     expect(await keyv.get(key)).toBe('new');
+  });
+
+  it('removes temp files of writers that died, and keeps those of live writers until they are stale', async () => {
+    const directory = await makeDirectory();
+    const { keyv, store } = fileKeyv(directory);
+    await keyv.set('certificates/ca/example.com', 'value');
+    const folder = path.join(directory, 'autotls/certificates/ca');
+    const dead = spawnSync(process.execPath, ['-e', '']).pid as number; // exited and reaped
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)']);
+    try {
+      const files = {
+        dead: `.example.com.${dead}.0123456789ab.tmp`,
+        live: `.example.com.${live.pid}.0123456789ac.tmp`,
+        liveButStale: `.example.com.${live.pid}.0123456789ad.tmp`,
+        olderFormat: '.example.com.0123456789ae.tmp',
+      };
+      for (const file of Object.values(files)) await fs.writeFile(path.join(folder, file), '{"value":"ne');
+      const longAgo = new Date(Date.now() - STALE_TEMP_FILE_MS - 1_000);
+      await fs.utimes(path.join(folder, files.liveButStale), longAgo, longAgo);
+
+      expect(await store.removeStaleTempFiles()).toBe(3);
+      expect((await fs.readdir(folder)).sort()).toEqual([files.live, 'example.com'].sort());
+      expect(await keyv.get('certificates/ca/example.com')).toBe('value');
+    } finally {
+      live.kill('SIGKILL');
+    }
+  });
+
+  it('takes a folder where an entry file should be as an error that names the path', async () => {
+    const directory = await makeDirectory();
+    const { keyv } = fileKeyv(directory);
+    const file = path.join(directory, 'autotls/certificates/ca/example.com');
+    await fs.mkdir(path.join(file, 'inside'), { recursive: true });
+    await expect(keyv.get('certificates/ca/example.com')).rejects.toThrow(file);
   });
 
   it.skipIf(process.getuid?.() === 0)(

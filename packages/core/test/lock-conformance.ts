@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LeaseOptions, Lock, Locker } from '../src/storage/locks.js';
+import { LeaseLostError, type LeaseOptions, type Lock, type Locker } from '../src/storage/locks.js';
 
 /** A locker the suite can kill: `crashForTesting` stops renewing without releasing, like a dead process. */
 export type CrashableLocker = Locker & { crashForTesting(): void };
@@ -95,6 +95,21 @@ export function runLockConformance(name: string, makeBackend: () => Promise<Lock
       expect(Date.now() - startedAt).toBeGreaterThanOrEqual(testLease.leaseMs / 2);
       expect(lock.fencingToken).toBeGreaterThan(lost.fencingToken);
       await lock.release();
+    });
+
+    it('tells a holder stalled past its lease, before its next step, that the lease is lost', async () => {
+      const { lockers, name } = await setUp(2);
+      const [stalled, other] = lockers as [CrashableLocker, CrashableLocker];
+      const lock = await stalled.acquire(name);
+      lock.assertHeld();
+      // A stall like a SIGSTOP or a long GC pause: no timer, no renewal runs meanwhile.
+      const until = performance.now() + testLease.leaseMs * 1.2;
+      while (performance.now() < until) {}
+      expect(() => lock.assertHeld()).toThrow(LeaseLostError);
+      expect(lock.signal.aborted).toBe(true);
+      const next = await other.acquire(name, { signal: AbortSignal.timeout(testLease.leaseMs * 10) });
+      expect(next.fencingToken).toBeGreaterThan(lock.fencingToken);
+      await Promise.all([lock.release(), next.release()]);
     });
 
     it('releases idempotently, and a stale release never frees the next holder’s lock', async () => {

@@ -1,7 +1,7 @@
 /** @module ACME accounts: one registered account per CA directory, stored and reused, re-registered when forgotten. */
 import { generatePrivateKeyPem } from '../certificates.js';
 import { AcmeProblemError } from '../problems.js';
-import { storageKeys } from '../storage/keys.js';
+import { lockNames, storageKeys } from '../storage/keys.js';
 import { CorruptEntryError } from '../storage/storage.js';
 import {
   type AcmeIssuerOptions,
@@ -74,17 +74,35 @@ export class AcmeAccounts {
 
   private async open(directoryUrl: string, context: IssuerContext): Promise<AcmeTransport> {
     const key = this.storageKey(directoryUrl, context);
+    const stored = await this.stored(directoryUrl, context, key);
+    if (stored) return stored;
+    if (!context.locker) return this.register(directoryUrl, context, key);
+    // Instances starting together would each register an account: one does, under a lock; the others
+    // find it in storage once they hold the lock.
+    const lock = await context.locker.acquire(lockNames.account(key));
+    try {
+      return (
+        (await this.stored(directoryUrl, context, key)) ?? (await this.register(directoryUrl, context, key))
+      );
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async stored(
+    directoryUrl: string,
+    context: IssuerContext,
+    key: string,
+  ): Promise<AcmeTransport | undefined> {
     const stored = await context.storage.get<StoredAccount>(key).catch((error: unknown) => {
       if (error instanceof CorruptEntryError) return undefined; // re-register; nothing else depends on it
       throw error;
     });
-    if (stored?.privateKeyPem && stored.url) {
-      return this.transport(directoryUrl, context, {
-        accountKeyPem: stored.privateKeyPem,
-        accountUrl: stored.url,
-      });
-    }
-    return this.register(directoryUrl, context, key);
+    if (!stored?.privateKeyPem || !stored.url) return undefined;
+    return this.transport(directoryUrl, context, {
+      accountKeyPem: stored.privateKeyPem,
+      accountUrl: stored.url,
+    });
   }
 
   private async register(directoryUrl: string, context: IssuerContext, key: string): Promise<AcmeTransport> {

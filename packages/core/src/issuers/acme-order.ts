@@ -56,7 +56,8 @@ interface AcmeAuthorization {
 export async function placeOrder(attempt: OrderAttempt): Promise<IssuedCertificate> {
   const { transport, request, logger } = attempt;
   const ca = transport.directoryUrl;
-  const post = (url: string, payload: unknown) => transport.post(url, payload, { signal: request.signal });
+  const post = (url: string, payload: unknown) =>
+    transport.post(url, payload, { signal: request.signal, guard: request.assertLease });
   const created = await post(await transport.resourceUrl('newOrder'), {
     identifiers: request.names.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value })),
     ...(attempt.replaces ? { replaces: attempt.replaces } : {}),
@@ -114,8 +115,9 @@ async function authorizeAll(attempt: OrderAttempt, order: AcmeOrder, orderUrl: s
 
 async function authorize(attempt: OrderAttempt, url: string): Promise<void> {
   const { transport, context, logger, triedChallenges, request } = attempt;
-  const authorization = (await transport.post(url, null, { signal: request.signal }))
-    .body as AcmeAuthorization;
+  const authorization = (
+    await transport.post(url, null, { signal: request.signal, guard: request.assertLease })
+  ).body as AcmeAuthorization;
   if (authorization.status === 'valid') return;
   const isIpIdentifier = authorization.identifier.type === 'ip';
   const identifier = (authorization.wildcard ? '*.' : '') + authorization.identifier.value;
@@ -147,7 +149,7 @@ async function authorize(attempt: OrderAttempt, url: string): Promise<void> {
   );
   await solver.present(presented);
   try {
-    await transport.post(challenge.url, {}, { signal: request.signal });
+    await transport.post(challenge.url, {}, { signal: request.signal, guard: request.assertLease });
     const done = await poll<AcmeAuthorization>(attempt, url, undefined, {
       isDone: (a) => a.status === 'valid',
       failedEarly: (a) => pendingChallengeError(a, challenge.url),
@@ -168,6 +170,7 @@ function poll<T extends { status: string }>(
     ...attempt.poll,
     clock: attempt.context.clock,
     signal: attempt.request.signal,
+    guard: attempt.request.assertLease,
   });
 }
 

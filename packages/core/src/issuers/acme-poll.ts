@@ -32,7 +32,7 @@ export async function pollUntil<T extends { status: string }>(
   url: string,
   initial: T | undefined,
   checks: PollChecks<T>,
-  timing: PollTiming & { clock: Clock; signal?: AbortSignal },
+  timing: PollTiming & { clock: Clock; signal?: AbortSignal; guard?: (() => void) | undefined },
 ): Promise<T> {
   let delayMs = timing.initialMs;
   const deadline = performance.now() + timing.timeoutMs;
@@ -49,7 +49,7 @@ export async function pollUntil<T extends { status: string }>(
       throw pollTimeoutProblem(transport.directoryUrl, url, current, timing.timeoutMs);
     await sleep(retryAfterMs ?? delayMs, timing.signal);
     delayMs = Math.min(delayMs * 2, timing.maxMs);
-    const response = await transport.post(url, null, { signal: timing.signal });
+    const response = await transport.post(url, null, { signal: timing.signal, guard: timing.guard });
     const askedMs = parseRetryAfterMs(response.headers['retry-after'], timing.clock.now());
     retryAfterMs = askedMs === undefined ? undefined : Math.min(askedMs, timing.timeoutMs);
     current = response.body as T;

@@ -168,13 +168,21 @@ export class AcmeTransport {
   async post(
     url: string,
     payload: unknown,
-    options: { useKid?: boolean; eab?: boolean; signal?: AbortSignal } = {},
+    options: {
+      useKid?: boolean;
+      eab?: boolean;
+      signal?: AbortSignal;
+      /** Throws to stop before the request is sent (a lost lock lease); runs before every try. */
+      guard?: () => void;
+    } = {},
   ): Promise<AcmeResponse> {
     const kid = options.useKid === false ? null : (this.accountUrl ?? null);
     let badNonces = 0;
     let retryAfterWaits = 0;
     for (;;) {
       await this.pause.wait(options.signal);
+      options.signal?.throwIfAborted();
+      options.guard?.();
       // acme-client adds the EAB member to the payload object; give it a fresh copy each time.
       const body = payload && typeof payload === 'object' ? { ...payload } : payload;
       const response = await this.http.signedRequest(url, body, {

@@ -98,7 +98,9 @@ export class AcmeIssuer implements Issuer {
     for (let orderNumber = 1; orderNumber <= base.maxOrders; orderNumber++) {
       if (orderNumber > 1)
         await sleep(this.options.orderRetryDelayMs ?? DEFAULT_ORDER_RETRY_DELAY_MS, request.signal);
-      if (!request.useTestCA) await this.waitForRateLimiter(transport, request, context, logger);
+      // The first order's slot was taken before the name's lock (cluster-ratelimit.ts); later ones take theirs.
+      const admitted = orderNumber === 1 && request.admittedFor === this.key;
+      if (!request.useTestCA && !admitted) await this.waitForRateLimiter(transport, request, context, logger);
       try {
         return await placeOrder({ ...base, orderNumber });
       } catch (error) {

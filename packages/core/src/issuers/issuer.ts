@@ -2,6 +2,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { RateLimiters } from '../ratelimit.js';
+import type { Locker } from '../storage/locks.js';
 import type { Storage } from '../storage/storage.js';
 
 export type KeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'rsa-4096';
@@ -19,6 +20,10 @@ export interface CertificateRequest {
   /** The ACME profile the certificate being renewed was ordered with, used again unless one is configured. */
   profile?: string;
   signal?: AbortSignal;
+  /** Throws when the lock this attempt runs under may be lost; called right before every CA request. */
+  assertLease?: () => void;
+  /** The issuer (by key) whose rate limiter already admitted this attempt's first order. */
+  admittedFor?: string;
 }
 
 export interface IssuedCertificate {
@@ -43,6 +48,8 @@ export interface IssuerContext {
   solvers: Map<string, ChallengeSolver>;
   /** New-order limiters keyed by `<directory>|<account>`. */
   rateLimiters: RateLimiters;
+  /** The manager's locker: one-time work shared by a cluster (registering an account) runs under it. */
+  locker?: Locker;
 }
 
 export interface Issuer {

@@ -1,6 +1,6 @@
 /**
  * @module Storage cleaning (CertMagic's `CleanStorage`): deletes certificates, and their ARI records, long
- * expired, and lock entries left by dead holders — at most once a day across every instance on the storage.
+ * expired, lock entries left by dead holders and temp files of killed writes — at most once a day across every instance on the storage.
  */
 import { readCertificateInfo } from '../certificates.js';
 import type { Clock } from '../clock.js';
@@ -58,8 +58,12 @@ export async function cleanStorageIfDue(options: CleanOptions): Promise<void> {
     if (!(await isDue())) return;
     const removed = await removeExpired(options);
     const locks = sweepsStaleLocks(locker) ? await locker.removeStaleLocks() : 0;
+    const tempFiles = await storage.removeLeftovers();
     await storage.set(storageKeys.lastClean(), { cleanedAtMs: clock.now() } satisfies LastClean);
-    options.logger.info({ ...removed, stale_locks_removed: locks }, 'finished cleaning storage');
+    options.logger.info(
+      { ...removed, stale_locks_removed: locks, temp_files_removed: tempFiles },
+      'finished cleaning storage',
+    );
   } finally {
     await lock.release();
   }

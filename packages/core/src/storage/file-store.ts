@@ -85,6 +85,35 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     }
   }
 
+  /**
+   * Removes the temp files of writes that will never finish: their writer process is gone (a SIGKILL
+   * mid-write), or they are older than {@link STALE_TEMP_FILE_MS}. A live writer's temp file is left alone.
+   * Resolves with how many were removed. Run when the store opens and by the cleaning pass.
+   */
+  async removeStaleTempFiles(nowMs = Date.now()): Promise<number> {
+    let entries: string[];
+    try {
+      entries = await fs.readdir(this.directory, { recursive: true });
+    } catch (error) {
+      if (isMissing(error)) return 0;
+      throw error;
+    }
+    let removed = 0;
+    for (const entry of entries) {
+      const match = TEMP_FILE.exec(path.basename(entry));
+      if (!match) continue;
+      const file = path.join(this.directory, entry);
+      const writerPid = match[1] === undefined ? undefined : Number(match[1]);
+      if (writerPid !== undefined && writerPid !== process.pid && isProcessAlive(writerPid)) {
+        const stats = await fs.stat(file).catch(() => undefined);
+        if (!stats || nowMs - stats.mtimeMs < STALE_TEMP_FILE_MS) continue;
+      } else if (writerPid === process.pid) continue; // this process's own write in progress
+      await fs.rm(file, { force: true });
+      removed++;
+    }
+    return removed;
+  }
+
   /** Yields `[<namespace>:<key>, raw]` for every entry in the namespace, in no particular order. */
   async *iterator(namespace?: string): AsyncGenerator<[string, string], void> {
     const root = this.#namespaceDirectory(namespace);
@@ -133,6 +162,21 @@ export function decodePathSegment(encoded: string): string {
   return encoded === '%' ? '' : decodeURIComponent(encoded);
 }
 
+/** A temp file of an atomic write: `.<name>.<writer pid>.<random>.tmp` (older ones have no pid). */
+const TEMP_FILE = /^\..+?(?:\.(\d+))?\.[0-9a-f]{12}\.tmp$/;
+/** A write takes milliseconds; a temp file this old belongs to nobody, whatever its pid says (pids are reused). */
+export const STALE_TEMP_FILE_MS = 10 * 60_000;
+
+function isProcessAlive(pid: number): boolean {
+  if (!(pid > 0)) return false; // 0 and negatives address process groups
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
 /**
  * Replaces `file` with `data` so that a crash at any point leaves the old content or the new one: write a
  * temp file beside it, fsync it, rename it over `file`, fsync the folder so the rename itself is durable.
@@ -144,7 +188,11 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const directory = path.dirname(file);
   await fs.mkdir(directory, { recursive: true, mode: 0o700 });
-  const temp = path.join(directory, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  // The writer's pid in the name lets a later start tell a killed write's leftover from a live one.
+  const temp = path.join(
+    directory,
+    `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  );
   try {
     const handle = await fs.open(temp, 'wx', 0o600);
     try {
@@ -171,13 +219,31 @@ async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
-/** The file's text, or `undefined` when there is no such entry. Any other failure throws. */
+/**
+ * An entry's file that exists but cannot be read (a folder in its place, no permission, an I/O error).
+ * Never "no entry": a certificate that is there but unreadable must not be ordered again.
+ */
+export class FileEntryError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const what = code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${String(code ?? cause)})`;
+    super(`storage file ${path} ${what}`, { cause });
+    this.name = 'FileEntryError';
+    this.code = code;
+  }
+}
+
+/** The file's text, or `undefined` when there is no such entry. Any other failure throws a {@link FileEntryError}. */
 async function readIfExists(file: string): Promise<string | undefined> {
   try {
     return await fs.readFile(file, 'utf8');
   } catch (error) {
     if (isMissing(error)) return undefined;
-    throw error;
+    throw new FileEntryError(file, error);
   }
 }
 
@@ -203,12 +269,12 @@ async function listFiles(root: string): Promise<string[]> {
 }
 
 /**
- * "No entry": the file is absent, a parent is a file (`a` exists, `a/b` asked), or the key names a folder
- * (`a/b` exists, `a` asked).
+ * "No entry": the file is absent, or a parent is a file (`a` exists, `a/b` asked). A folder where the
+ * entry's file should be is not "no entry" (no key of ours is a prefix of another): it is an error.
  */
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 function hex(char: string): string {

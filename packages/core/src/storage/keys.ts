@@ -37,4 +37,6 @@ export const lockNames = {
   /** Held while refreshing the name's stored ARI window. */
   renewalInfo: (name: string) => `ari:${name}`,
   storageClean: 'storage_clean',
+  /** Registering an account (and making its key): one instance at a time, so a cluster shares one. */
+  account: (accountKey: string) => `account:${accountKey}`,
 };

@@ -1,5 +1,7 @@
 /** @module The cluster locker: leases as Redis keys (`SET NX PX`), renewed and released only by their owner. */
+import { errorFields } from '../log.js';
 import { type Claim, LeaseLocker, type LeaseOptions } from './locks.js';
+import { DEFAULT_STORAGE_TIMEOUT_MS, StorageTimeoutError, withStorageTimeout } from './timeout.js';
 
 /** The part of a node-redis (`@redis/client`) client or cluster the locker uses. */
 export interface RedisLockClient {
@@ -7,6 +9,9 @@ export interface RedisLockClient {
   connect(): Promise<unknown>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   close(): Promise<unknown>;
+  /** Drops the connection at once (node-redis); used when a graceful close does not finish in time. */
+  destroy?(): void;
+  on?(event: 'error', listener: (error: unknown) => void): unknown;
 }
 
 export interface RedisLockerOptions extends LeaseOptions {
@@ -14,6 +19,8 @@ export interface RedisLockerOptions extends LeaseOptions {
   client: RedisLockClient;
   /** Close `client` in `close()`: for a connection made only for this locker. Default false. */
   closeClient?: boolean;
+  /** Bound on each Redis call (default 3 s): a stalled Redis fails the call, never hangs a lock. */
+  operationTimeoutMs?: number;
 }
 
 /** Key prefix of every lock; the `{name}` hash tag keeps a lock and its fencing counter on one cluster slot. */
@@ -52,19 +59,37 @@ return 0`;
 export class RedisLocker extends LeaseLocker {
   readonly client: RedisLockClient;
   readonly #closeClient: boolean;
+  readonly #timeoutMs: number;
   #connecting?: Promise<unknown>;
 
   constructor(options: RedisLockerOptions) {
     super(options);
     this.client = options.client;
     this.#closeClient = options.closeClient ?? false;
+    this.#timeoutMs = options.operationTimeoutMs ?? DEFAULT_STORAGE_TIMEOUT_MS;
+    // A connection this locker owns is this locker's to watch: node-redis emits `error` on every lost
+    // connection (and reconnects by itself), and an `error` nobody listens to ends the process.
+    if (this.#closeClient) {
+      this.client.on?.('error', (error: unknown) =>
+        this.log.warn({ ...errorFields(error) }, 'lock connection to Redis failed; reconnecting'),
+      );
+    }
   }
 
   protected claim(name: string, owner: string, signal: AbortSignal): Promise<number> {
     return this.poll(signal, async () => {
       const keys = [lockKey(name), `${lockKey(name)}:fencing`];
-      const fencingToken = Number(await this.#eval(acquireScript, keys, [owner, String(this.leaseMs)]));
-      return fencingToken > 0 ? fencingToken : undefined;
+      try {
+        const fencingToken = Number(await this.#eval(acquireScript, keys, [owner, String(this.leaseMs)]));
+        return fencingToken > 0 ? fencingToken : undefined;
+      } catch (error) {
+        // The SET may still run once Redis answers again; the release queued behind it on the same
+        // connection gives the lock straight back instead of leaving it to lapse after a lease.
+        if (error instanceof StorageTimeoutError) {
+          this.#eval(releaseScript, [lockKey(name)], [owner], 10 * this.#timeoutMs).catch(() => {});
+        }
+        throw error;
+      }
     });
   }
 
@@ -80,17 +105,37 @@ export class RedisLocker extends LeaseLocker {
     try {
       await super.close();
     } finally {
-      if (this.#closeClient && this.client.isOpen) await this.client.close();
+      if (this.#closeClient && this.client.isOpen) {
+        await withStorageTimeout(this.client.close(), this.#timeoutMs, 'close lock connection').catch(() => {
+          try {
+            this.client.destroy?.(); // a graceful close that did not finish (Redis stalled): drop it
+          } catch {
+            // Already closing or closed: nothing is left to drop.
+          }
+        });
+      }
     }
   }
 
-  async #eval(script: string, keys: string[], args: string[]): Promise<unknown> {
-    if (!this.client.isOpen) {
-      this.#connecting ??= this.client.connect().finally(() => {
+  /** Runs a script on the locker's connection, bounded by its timeout (the cluster rate limiter uses it). */
+  evalScript(script: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.#eval(script, keys, args);
+  }
+
+  #eval(script: string, keys: string[], args: string[], timeoutMs = this.#timeoutMs): Promise<unknown> {
+    return withStorageTimeout(this.#evalUnbounded(script, keys, args), timeoutMs, `lock ${keys[0]}`);
+  }
+
+  async #evalUnbounded(script: string, keys: string[], args: string[]): Promise<unknown> {
+    // Every call waits for the first connect to finish, not just to start: a cluster client is open
+    // before it knows its slots, and a script sent then fails with "reading 'master'".
+    if (!this.#connecting && !this.client.isOpen) {
+      this.#connecting = this.client.connect().catch((error: unknown) => {
         this.#connecting = undefined;
+        throw error;
       });
-      await this.#connecting;
     }
+    await this.#connecting;
     return this.client.eval(script, { keys, arguments: args });
   }
 }

@@ -11,7 +11,8 @@ import type { Storage } from './storage.js';
  * The locker for `storage` when none is configured:
  * - the file store: a {@link FileLocker} in `<directory>/locks`, shared by the processes of this machine;
  * - a Keyv on `@keyv/redis`: a {@link RedisLocker} on its own connection (a duplicate of the store's
- *   client, closed by the locker's `close()`), shared by every instance using that Redis;
+ *   client, watched for errors and closed by the locker's `close()`), shared by every instance using that
+ *   Redis; its calls are bounded by the storage's timeout;
  * - anything else: a {@link MemoryLocker}, which excludes only within this process. A store shared between
  *   machines that is not Redis (Postgres, MongoDB, ...) needs an explicit `locker` option for a cluster,
  *   or instances will obtain the same certificate concurrently.
@@ -20,13 +21,16 @@ import type { Storage } from './storage.js';
  * const locker = createDefaultLocker(openStorage('/var/lib/autotls'));
  */
 export function createDefaultLocker(storage: Storage, options: LeaseOptions = {}): Locker {
+  const operationTimeoutMs = storage.timeoutMs;
   const store: unknown = storage.keyv.store;
   const directory = store instanceof FileStore ? store.directory : storage.directory;
   if (directory !== undefined) {
     return new FileLocker({ ...options, directory: path.join(directory, 'locks') });
   }
   const client = redisClientOf(store);
-  if (client) return new RedisLocker({ ...options, client: client.duplicate(), closeClient: true });
+  if (client) {
+    return new RedisLocker({ ...options, operationTimeoutMs, client: client.duplicate(), closeClient: true });
+  }
   if (!(store instanceof Map)) {
     options.log?.warn(
       { store: (store as { constructor?: { name?: string } })?.constructor?.name },

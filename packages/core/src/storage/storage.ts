@@ -2,7 +2,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Keyv } from 'keyv';
+import { errorFields, type Logger, silentLogger } from '../log.js';
 import { FileStore } from './file-store.js';
+import { DEFAULT_STORAGE_PROBE_MS, StorageHealth } from './health.js';
+import { DEFAULT_STORAGE_TIMEOUT_MS, withStorageTimeout } from './timeout.js';
 
 /**
  * What autotls needs of a Keyv instance, by shape: Keyv 5 and Keyv 6 both fit, and so does a second copy
@@ -49,6 +52,8 @@ export class CorruptEntryError extends Error {
   constructor(
     readonly key: string,
     cause: unknown,
+    /** The entry as stored, when it could be read back: it is moved aside, never just overwritten. */
+    readonly raw?: unknown,
   ) {
     super(`storage entry "${key}" is corrupt: ${cause instanceof Error ? cause.message : String(cause)}`, {
       cause,
@@ -57,59 +62,152 @@ export class CorruptEntryError extends Error {
   }
 }
 
+export interface StorageOptions {
+  /** Set when the storage is the default file store: the lock-file locker lives beside it. */
+  directory?: string;
+  /** Bound on each operation (default 3 s): a stalled store fails the operation, never hangs it. */
+  timeoutMs?: number;
+  /** How often a store found down is probed (default 1 s). */
+  probeEveryMs?: number;
+  logger?: Logger;
+}
+
+/** Read while the store is down to notice its return; never written. */
+const PROBE_KEY = 'health-probe';
+
 /**
- * Thin wrapper over Keyv. A failing store throws (Keyv's `throwOnErrors`), so "the store is down" can
- * never read as "no certificate" and trigger a re-issue.
+ * Thin wrapper over Keyv. A failing store throws (Keyv's `throwOnErrors`, and the store's own where it has
+ * one, as `@keyv/redis` does), so "the store is down" can never read as "no certificate" and trigger a
+ * re-issue. Every operation is bounded by `timeoutMs`; `health` knows whether the store answers.
  */
 export class Storage {
+  readonly directory?: string;
+  readonly timeoutMs: number;
+  readonly health: StorageHealth;
+  #connecting?: Promise<unknown>;
   /** Keyv 6 store failures seen so far (its `error` events); an operation during which one happened throws. */
   private failures = 0;
   private lastFailure: unknown;
 
   constructor(
     readonly keyv: KeyvLike,
-    /** Set when the storage is the default file store: the lock-file locker lives beside it. */
-    readonly directory?: string,
+    /** The file store's directory, or the options. */
+    optionsOrDirectory: StorageOptions | string = {},
   ) {
-    if ('throwOnErrors' in keyv) {
-      keyv.throwOnErrors = true;
-      return;
+    const options =
+      typeof optionsOrDirectory === 'string' ? { directory: optionsOrDirectory } : optionsOrDirectory;
+    // @keyv/redis swallows its errors (returning undefined: "absent") unless told to throw.
+    const store = keyv.store as { throwOnErrors?: boolean } | undefined;
+    if (typeof store?.throwOnErrors === 'boolean') store.throwOnErrors = true;
+    if ('throwOnErrors' in keyv) keyv.throwOnErrors = true;
+    else {
+      keyv.on?.('error', (error) => {
+        this.failures += 1;
+        this.lastFailure = error;
+      });
     }
-    keyv.on?.('error', (error) => {
-      this.failures += 1;
-      this.lastFailure = error;
-    });
+    if (options.directory !== undefined) this.directory = options.directory;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_STORAGE_TIMEOUT_MS;
+    this.health = new StorageHealth(
+      () => this.get(PROBE_KEY),
+      options.probeEveryMs ?? DEFAULT_STORAGE_PROBE_MS,
+      (options.logger ?? silentLogger).child({ logger: 'storage' }),
+    );
   }
 
   async get<T>(key: string): Promise<T | undefined> {
     try {
-      return ((await this.guarded('get', key, () => this.keyv.get(key))) as T | null) ?? undefined;
+      return ((await this.#bounded('get', key, () => this.keyv.get(key))) as T | null) ?? undefined;
     } catch (error) {
-      if (error instanceof SyntaxError) throw new CorruptEntryError(key, error);
+      if (error instanceof SyntaxError) throw new CorruptEntryError(key, error, await this.#raw(key));
       if (error instanceof StoreError && error.cause instanceof SyntaxError) {
-        throw new CorruptEntryError(key, error.cause);
+        throw new CorruptEntryError(key, error.cause, await this.#raw(key));
       }
       throw error;
     }
   }
 
   async set(key: string, value: unknown, ttlMs?: number): Promise<void> {
-    await this.guarded('set', key, () => this.keyv.set(key, value, ttlMs));
+    // A store may report a failed write by answering false instead of throwing.
+    const written = await this.#bounded('set', key, () => this.keyv.set(key, value, ttlMs));
+    if (written === false) throw new Error(`storage did not write ${key}`);
   }
 
   async delete(key: string): Promise<void> {
-    await this.guarded('delete', key, () => this.keyv.delete(key));
+    await this.#bounded('delete', key, () => this.keyv.delete(key));
   }
 
   /**
-   * Runs one Keyv call and throws if the store failed meanwhile. Keyv 6 has no `throwOnErrors`: a failure
-   * is an `error` event, so an operation overlapping any failure throws (conservative: never "missing").
+   * Removes what killed writes left behind (the file store's temp files, which may hold private keys);
+   * resolves with how many. Other stores write atomically themselves: 0.
    */
-  private async guarded(operation: string, key: string, call: () => Promise<unknown>): Promise<unknown> {
-    const before = this.failures;
-    const result = await call();
-    if (this.failures !== before) throw new StoreError(operation, key, this.lastFailure);
-    return result;
+  async removeLeftovers(): Promise<number> {
+    const store = this.keyv.store as { removeStaleTempFiles?: () => Promise<number> };
+    return typeof store?.removeStaleTempFiles === 'function' ? store.removeStaleTempFiles() : 0;
+  }
+
+  /** The stored text behind a key whose value Keyv cannot parse; `undefined` when even that fails. */
+  async #raw(key: string): Promise<unknown> {
+    const keyv = this.keyv as KeyvLike & { _getKeyPrefix?(key: string): string };
+    const prefixed = typeof keyv._getKeyPrefix === 'function' ? keyv._getKeyPrefix(key) : key;
+    const store = keyv.store as { get?(key: string): Promise<unknown> };
+    if (typeof store?.get !== 'function') return undefined;
+    return withStorageTimeout(store.get(prefixed), this.timeoutMs, `get ${key}`).catch(() => undefined);
+  }
+
+  /**
+   * Resolves once the store's client has connected (@keyv/redis connects on first use; a cluster client
+   * is "open" before it knows its slots, and commands sent then fail with "reading 'master'"). Shared by
+   * every first operation; retried after a failure.
+   */
+  #connected(): Promise<unknown> {
+    const store = this.keyv.store as { getClient?: () => Promise<unknown>; opts?: { dialect?: unknown } };
+    if (store?.opts?.dialect !== 'redis' || typeof store.getClient !== 'function') return Promise.resolve();
+    this.#connecting ??= store.getClient().catch((error: unknown) => {
+      this.#connecting = undefined;
+      throw error;
+    });
+    return this.#connecting;
+  }
+
+  /**
+   * One Keyv call, bounded by the timeout, after the first connect; throws if the store failed meanwhile
+   * (Keyv 6 has no `throwOnErrors`: a failure is an `error` event, so an operation overlapping any failure
+   * throws — conservative: never "missing").
+   */
+  async #bounded<T>(operation: string, key: string, call: () => Promise<T>): Promise<T> {
+    try {
+      const run = async () => {
+        await this.#connected();
+        const before = this.failures;
+        const result = await call();
+        if (this.failures !== before) throw new StoreError(operation, key, this.lastFailure);
+        return result;
+      };
+      const result = await withStorageTimeout(run(), this.timeoutMs, `${operation} ${key}`);
+      this.health.answered();
+      return result;
+    } catch (error) {
+      // A corrupt entry is an answer: the store works.
+      if (
+        error instanceof SyntaxError ||
+        (error instanceof StoreError && error.cause instanceof SyntaxError)
+      ) {
+        this.health.answered();
+      } else this.health.failed(error);
+      throw error;
+    }
+  }
+}
+
+/** {@link Storage.removeLeftovers}, logged; never rejects (a failure is retried by the cleaning pass). */
+export async function removeLeftoversAtStart(storage: Storage, logger: Logger): Promise<void> {
+  try {
+    const removed = await storage.removeLeftovers();
+    if (removed > 0)
+      logger.info({ temp_files_removed: removed }, 'removed temp files left by interrupted writes');
+  } catch (error) {
+    logger.warn(errorFields(error), 'could not remove temp files left by interrupted writes');
   }
 }
 
@@ -125,12 +223,15 @@ export function defaultDataDirectory(): string {
 }
 
 /** A Keyv instance is used as given (namespaced by its owner); a string is a directory for the file store. */
-export function openStorage(option?: KeyvLike | string): Storage {
-  if (isKeyvLike(option)) return new Storage(option);
+export function openStorage(
+  option?: KeyvLike | string,
+  options: Omit<StorageOptions, 'directory'> = {},
+): Storage {
+  if (isKeyvLike(option)) return new Storage(option, options);
   const directory = path.resolve(option ?? defaultDataDirectory());
   const store = new FileStore({ directory });
   const keyv = new Keyv({ store, namespace: 'autotls', throwOnErrors: true });
   // Keyv only wires iteration for the stores it knows; ours can list its keys too.
   keyv.iterator = keyv.generateIterator(store.iterator.bind(store));
-  return new Storage(keyv, directory);
+  return new Storage(keyv, { ...options, directory });
 }

@@ -1,0 +1,75 @@
+/**
+ * The 20-name scenario on a real 3-master Redis Cluster through @keyv/redis's cluster client: three
+ * instance processes behind a round-robin balancer, one order per name, every instance serving every
+ * name, no failed attempt; each lock and its fencing counter on one slot.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, startCluster } from './support/cluster.js';
+import { type StartedCAs, startCAs } from './support/index.js';
+import { freePort } from './support/ports.js';
+import { waitFor } from './support/processes.js';
+import { redisCommand } from './support/redis.js';
+import { type RedisCluster, startRedisCluster } from './support/redis-cluster.js';
+
+const NAMES = Array.from({ length: 20 }, (_, index) => `rc${index}.cluster.test`);
+
+let cas: StartedCAs<'ca'>;
+let redisCluster: RedisCluster;
+let cluster: Cluster;
+
+const requests = (route: string) =>
+  cas.pebbles.ca.requestLog().filter((line) => line.route.includes(route)).length;
+
+beforeAll(async () => {
+  const httpPort = await freePort();
+  [cas, redisCluster] = await Promise.all([startCAs({ names: ['ca'], httpPort }), startRedisCluster()]);
+  const { ca } = cas.pebbles;
+  cluster = await startCluster(3, httpPort, {
+    storage: { cluster: redisCluster.urls },
+    directoryUrl: ca.directoryUrl,
+    caPem: ca.caPem,
+    retryIntervalsMs: [60_000],
+    locks: { leaseMs: 2_000, pollMs: 100 },
+  });
+});
+
+afterAll(async () => {
+  await cluster?.close();
+  await redisCluster?.stop();
+  await cas?.stopAll();
+});
+
+describe('a cluster of three on a 3-master Redis Cluster', () => {
+  it('orders each of 20 names once, with no failed attempt, and serves all 20 everywhere', async () => {
+    const rootPem = await cas.pebbles.ca.rootPem();
+    const startedAt = Date.now();
+    await cluster.manageEverywhere(NAMES);
+    await waitFor(async () => (await cluster.servedCount(NAMES, rootPem)) === 60, {
+      timeoutMs: 40_000,
+      intervalMs: 250,
+      description: '60/60 names served',
+    }).catch((error) => {
+      if (process.env.AUTOTLS_TEST_DEBUG) console.log(cluster.instances[0]?.process.output().slice(-6000));
+      throw error;
+    });
+    const readyAfterMs = Date.now() - startedAt;
+    const states = await Promise.all(cluster.instances.map((instance) => instance.state()));
+    console.log(
+      '20 names on a Redis Cluster',
+      JSON.stringify({
+        readyAfterMs,
+        orders: states.map((s) => s.obtained.length),
+        failed: states.map((s) => s.failed),
+      }),
+    );
+    expect(requests('order-plz')).toBe(20);
+    expect(requests('sign-me-up')).toBe(1);
+    expect(states.map((state) => state.failed)).toEqual([0, 0, 0]);
+    // A lock's key and its fencing counter hash to one slot (the `{…}` tag), as the script needs.
+    const port = Number(new URL(redisCluster.urls[0] as string).port);
+    const lock = 'autotls:locks:{cert:rc0.cluster.test}';
+    expect(await redisCommand(port, ['CLUSTER', 'KEYSLOT', lock])).toBe(
+      await redisCommand(port, ['CLUSTER', 'KEYSLOT', `${lock}:fencing`]),
+    );
+  });
+});

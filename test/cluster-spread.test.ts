@@ -1,0 +1,64 @@
+/**
+ * Three instances (separate Node processes) on one Redis behind a round-robin balancer, all managing the
+ * same 20 names at once: one account, one order per name, the orders spread over the instances, and
+ * every instance serving every name.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, startCluster } from './support/cluster.js';
+import { type StartedCAs, startCAs } from './support/index.js';
+import { freePort } from './support/ports.js';
+import { waitFor } from './support/processes.js';
+import { type Redis, startRedis } from './support/redis.js';
+
+const NAMES = Array.from({ length: 20 }, (_, index) => `spread${index}.cluster.test`);
+
+let cas: StartedCAs<'ca'>;
+let redis: Redis;
+let cluster: Cluster;
+
+const requests = (route: string) =>
+  cas.pebbles.ca.requestLog().filter((line) => line.route.includes(route)).length;
+
+beforeAll(async () => {
+  const httpPort = await freePort();
+  [cas, redis] = await Promise.all([startCAs({ names: ['ca'], httpPort }), startRedis()]);
+  const { ca } = cas.pebbles;
+  cluster = await startCluster(3, httpPort, {
+    storage: { redis: redis.url },
+    directoryUrl: ca.directoryUrl,
+    caPem: ca.caPem,
+    retryIntervalsMs: [60_000],
+    locks: { leaseMs: 2_000, pollMs: 100 },
+  });
+});
+
+afterAll(async () => {
+  await cluster?.close();
+  await redis?.stop();
+  await cas?.stopAll();
+});
+
+describe('a cluster of three on one Redis', () => {
+  it('registers one account, orders each of 20 names once, spreads the orders and serves all 20 everywhere', async () => {
+    const rootPem = await cas.pebbles.ca.rootPem();
+    const startedAt = Date.now();
+    await cluster.manageEverywhere(NAMES);
+    await waitFor(async () => (await cluster.servedCount(NAMES, rootPem)) === 60, {
+      timeoutMs: 40_000,
+      intervalMs: 250,
+      description: '60/60 names served',
+    });
+    const readyAfterMs = Date.now() - startedAt;
+    const states = await Promise.all(cluster.instances.map((instance) => instance.state()));
+    const ordersPerInstance = states.map((state) => state.obtained.length);
+    console.log(
+      '20 names on 3 instances',
+      JSON.stringify({ readyAfterMs, ordersPerInstance, failed: states.map((s) => s.failed) }),
+    );
+    expect(requests('sign-me-up')).toBe(1);
+    expect(requests('order-plz')).toBe(20);
+    expect(ordersPerInstance.reduce((a, b) => a + b)).toBe(20);
+    expect(ordersPerInstance.filter((count) => count > 0).length).toBeGreaterThan(1);
+    expect(states.map((state) => state.failed)).toEqual([0, 0, 0]);
+  });
+});
