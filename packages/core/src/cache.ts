@@ -64,4 +64,9 @@ export class CertificateCache {
   get size(): number {
     return this.byName.size;
   }
+
+  /** How many more names fit without evicting one. */
+  get room(): number {
+    return Math.max(0, this.capacity - this.byName.size);
+  }
 }

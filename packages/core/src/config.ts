@@ -88,6 +88,12 @@ export interface CertManagerOptions {
   /** Certificates kept in memory (default 10,000); others are read from storage at their next handshake. */
   cacheCapacity?: number;
   /**
+   * After `manage()`, read stored certificates that are not due into the cache in the background, up to
+   * `cacheCapacity` (default true), so `getCertificate()` and the metrics see them before their first
+   * handshake. Off, a stored name is read at its first handshake (or when due).
+   */
+  cacheWarmUp?: boolean;
+  /**
    * Served to handshakes without SNI (a client that connects by IP address) when no managed IP address
    * matches the local address (CertMagic's DefaultServerName).
    */
@@ -110,6 +116,7 @@ export interface ManagerConfig {
   };
   readonly onDemand?: Readonly<OnDemandOptions>;
   readonly cacheCapacity: number;
+  readonly cacheWarmUp: boolean;
   readonly defaultName?: string;
   readonly locks: { readonly leaseMs?: number; readonly pollMs?: number };
   readonly storageTimeoutMs: number;
@@ -183,6 +190,7 @@ export function resolveConfig(options: CertManagerOptions): ManagerConfig {
     }),
     ...(options.onDemand ? { onDemand: Object.freeze(checkOnDemand(options.onDemand)) } : {}),
     cacheCapacity: positiveInteger('cacheCapacity', options.cacheCapacity, DEFAULT_CACHE_CAPACITY),
+    cacheWarmUp: optional('cacheWarmUp', options.cacheWarmUp, isBoolean, 'must be a boolean') ?? true,
     locks: Object.freeze({
       ...optionalEntry(
         'leaseMs',

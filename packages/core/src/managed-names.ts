@@ -18,6 +18,8 @@ import { readStoredCertificate } from './stored-certificates.js';
 const MANAGE_LOAD_CONCURRENCY = 16;
 /** Names planned between two turns of the event loop, so handshakes are served while 100,000 are managed. */
 const NAMES_PER_TURN = 2_000;
+/** Background reads that warm the cache after `manage()`: few, so a handshake's own read never queues long. */
+const WARM_UP_CONCURRENCY = 4;
 
 export interface ManagedNamesOptions {
   storage: Storage;
@@ -33,6 +35,10 @@ export interface ManagedNamesOptions {
   /** Called instead for a newly managed name the shared schedule says is stored and not due before `atMs`. */
   onIndexed(name: string, atMs: number): void;
   onDemand?: OnDemandIssuance;
+  /** Whether stored names not due are read into the cache in the background (`cacheWarmUp`). */
+  warmUp: boolean;
+  /** Ends the background warm-up (the manager closed). */
+  signal: AbortSignal;
 }
 
 export class ManagedNames {
@@ -84,6 +90,7 @@ export class ManagedNames {
     const times = await schedule;
     const nowMs = this.options.clock.now();
     const reads: Array<Promise<void>> = [];
+    const notDue: string[] = [];
     let planned = 0;
     for (const name of names) {
       if (++planned % NAMES_PER_TURN === 0) await new Promise(setImmediate);
@@ -91,13 +98,45 @@ export class ManagedNames {
         const indexedAtMs = times?.get(name)?.atMs;
         if (indexedAtMs !== undefined && indexedAtMs > nowMs) {
           this.options.onIndexed(name, indexedAtMs);
+          notDue.push(name);
           continue;
         }
         this.options.onManaged(name);
       }
       reads.push(this.loading(name, () => this.limitLoading(() => this.loadOrObtain(name))));
     }
+    if (this.options.warmUp) void this.warmUp(notDue);
     return reads;
+  }
+
+  /**
+   * Reads stored names that were not due into the cache in the background, while it has room, as a
+   * restart used to at once: `getCertificate()`, the ready metric and first handshakes find them. Beyond the
+   * cache's capacity names stay in storage and are read at their first handshake.
+   */
+  private async warmUp(names: readonly string[]): Promise<void> {
+    const { cache, signal, logger } = this.options;
+    let next = 0;
+    let reading = 0;
+    const worker = async () => {
+      // Reads in flight count against the room, so a full cache never evicts what the warm-up put in.
+      while (next < names.length && cache.room > reading && !signal.aborted) {
+        const name = names[next++] as string;
+        if (cache.get(name)) continue;
+        reading++;
+        await this.handshakeLoad(name, async () => {
+          const certificate = await this.loadFromStorage(name);
+          if (certificate) this.adopt(name, certificate, 'loaded certificate from storage');
+          return certificate;
+        })
+          .catch((error: unknown) => {
+            // Its first handshake or the maintenance pass reads it again; storage trouble is logged there too.
+            logger.warn({ identifier: name, ...errorFields(error) }, 'warming the cache from storage');
+          })
+          .finally(() => reading--);
+      }
+    };
+    await Promise.all(Array.from({ length: WARM_UP_CONCURRENCY }, worker));
   }
 
   /** The storage read `manage()` started for `name`, while it runs. */

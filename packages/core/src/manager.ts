@@ -158,6 +158,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       onManaged: (name) => this.maintenance.checkSoon(name),
       onIndexed: (name, atMs) => this.maintenance.plan(name, atMs),
       ...(this.onDemand ? { onDemand: this.onDemand } : {}),
+      warmUp: this.config.cacheWarmUp,
+      signal: this.stop.signal,
     });
   }
 

@@ -36,6 +36,7 @@ const nonsense: Array<[string, CertManagerOptions]> = [
   ['renewal.windowRatio', { renewal: { windowRatio: 1.5 } }],
   ['renewal.checkIntervalMs', { renewal: { checkIntervalMs: 0 } }],
   ['cacheCapacity', { cacheCapacity: 0 }],
+  ['cacheWarmUp', { cacheWarmUp: 'yes' as never }],
   ['issuers', { issuers: [] }],
   ['issuers[0]', { issuers: [{} as never] }],
   ['storage', { storage: 42 as never }],

@@ -49,10 +49,11 @@ const backends: Array<[string, SharedStorage]> = [
 ];
 
 /** A manager on the internal CA (12-hour certificates) whose passes the test runs by hand. */
-function instance(storage: Keyv | string, clock: TestClock) {
+function instance(storage: Keyv | string, clock: TestClock, cacheCapacity?: number) {
   const manager = new CertManager({
     storage,
     clock,
+    ...(cacheCapacity ? { cacheCapacity } : {}),
     logger: silentLogger,
     renewal: { checkIntervalMs: 60_000 }, // longer than the test: its passes are run by hand
   });
@@ -84,7 +85,7 @@ describe.each(backends)('maintenance on the shared renewal schedule (%s)', (_lab
     }
   });
 
-  it('starts again without reading any record, and serves a handshake for a name not in memory from storage', async () => {
+  it('starts again reading no record for names not due, warms the cache up to its capacity in the background, and serves a name beyond it from storage', async () => {
     const storage = await shared();
     const before = instance(storage(), testClock());
     await before.manager.manage(names);
@@ -92,21 +93,27 @@ describe.each(backends)('maintenance on the shared renewal schedule (%s)', (_lab
     await before.pass();
     await before.manager.close();
 
-    const after = instance(storage(), testClock());
+    const capacity = 5;
+    const after = instance(storage(), testClock(), capacity);
     try {
-      expect(await after.recordReads(() => after.manager.manage(names))).toBe(0);
-      expect(after.manager.cache.size).toBe(0);
+      const warmUp = await after.recordReads(async () => {
+        await after.manager.manage(names);
+        await vi.waitFor(() => expect(after.manager.cache.size).toBe(capacity));
+        await new Promise((resolve) => setTimeout(resolve, 50)); // nothing more is read once it is full
+      });
+      expect(warmUp).toBe(capacity);
+      expect(after.manager.getCertificate(names[0] as string)?.names).toEqual([names[0]]);
+      const beyond = names.at(-1) as string;
+      expect(after.manager.getCertificate(beyond)).toBeUndefined();
       const { SNICallback } = after.manager.httpsOptions();
       const served = await after.recordReads(async () => {
         const context = await new Promise((resolve, reject) =>
-          SNICallback(names[3] as string, (error, secureContext) =>
-            error ? reject(error) : resolve(secureContext),
-          ),
+          SNICallback(beyond, (error, secureContext) => (error ? reject(error) : resolve(secureContext))),
         );
         expect(context).toBeDefined();
       });
       expect(served).toBe(1);
-      expect(after.manager.getCertificate(names[3] as string)?.names).toEqual([names[3]]);
+      expect(after.manager.getCertificate(beyond)?.names).toEqual([beyond]);
     } finally {
       await after.manager.close();
     }
