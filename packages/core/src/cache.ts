@@ -70,3 +70,11 @@ export class CertificateCache {
     return Math.max(0, this.capacity - this.byName.size);
   }
 }
+
+/** A stored certificate replaces the cached one (another instance renewed it) when it is a different, longer-lived certificate. */
+export function supersedes(stored: CachedCertificate, cached: CachedCertificate | undefined): boolean {
+  if (!cached) return true;
+  return (
+    stored.info.serialNumber !== cached.info.serialNumber && stored.info.notAfter >= cached.info.notAfter
+  );
+}

@@ -5,16 +5,17 @@
  */
 
 import { RenewalInfoRecords } from './ari.js';
-import type { CachedCertificate } from './cache.js';
+import { type CachedCertificate, supersedes } from './cache.js';
 import type { Clock } from './clock.js';
 import { concurrencyLimit } from './concurrency.js';
-import type { Issuer, IssuerContext } from './issuers/issuer.js';
+import type { IssuerContext } from './issuers/issuer.js';
 import { errorFields, type Logger } from './log.js';
+import type { MaintenanceHost } from './maintenance-host.js';
 import { maintenanceIntervalMs, type RenewalReason, renewalDecision } from './renewal.js';
 import { RenewalSchedule } from './renewal-schedule.js';
 import { RenewalStarter } from './renewal-start.js';
 import { SharedSchedule } from './shared-schedule.js';
-import { readRenewalRequest } from './status.js';
+import { requestedRenewal } from './status.js';
 import { cleanStorageIfDue } from './storage/clean.js';
 import type { Locker } from './storage/locks.js';
 import type { ScheduleIndex, ScheduleTimes } from './storage/schedule-index.js';
@@ -23,33 +24,7 @@ import type { Storage } from './storage/storage.js';
 /** Names maintained at once in a pass: bounds parallel storage reads and ARI requests on large deployments. */
 const MAINTENANCE_CONCURRENCY = 8;
 
-/** What the manager lends the loop; the loop never imports the manager. */
-export interface MaintenanceHost {
-  cached(name: string): CachedCertificate | undefined;
-  /** An obtain or renewal for the name is running, or waiting on the backoff schedule. */
-  isBusy(name: string): boolean;
-  loadFromStorage(name: string): Promise<CachedCertificate | undefined>;
-  /** Serves a certificate found in storage (another instance renewed it). */
-  adopt(name: string, certificate: CachedCertificate): void;
-  /**
-   * Starts a renewal in the background, with the obtain machinery (lock, re-check, policy, backoff, events);
-   * resolves when it is over, either way.
-   */
-  renew(name: string, renewal: RenewalRequest): Promise<unknown> | undefined;
-  /** Cuts the name's backoff wait short so its next attempt runs now; false when nothing was waiting. */
-  hurry(name: string): boolean;
-  issuer(key: string): Issuer | undefined;
-  /** What a pass saw of a name: the served certificate and when it is due (ARI included), for monitoring. */
-  looked?(name: string, certificate: CachedCertificate, renewalDueAtMs: number): void;
-}
-
-export interface RenewalRequest {
-  /** The certificate being replaced: the re-check under the lock compares storage with it. */
-  replacing: CachedCertificate;
-  reason: RenewalReason;
-  /** Its ARI identifier, sent to its issuer as `replaces`. */
-  ariCertificateId?: string;
-}
+export type { MaintenanceHost, RenewalRequest } from './maintenance-host.js';
 
 export interface MaintenanceOptions {
   host: MaintenanceHost;
@@ -156,12 +131,15 @@ export class Maintenance {
       ),
     );
     await this.shared.flush();
-    if (this.stopping.signal.aborted) return;
-    const { storage, locker } = this.options;
+    if (!this.stopping.signal.aborted) await this.cleanIfDue();
+  }
+
+  private async cleanIfDue(): Promise<void> {
+    const { storage, locker, clock } = this.options;
     const signal = this.stopping.signal;
     await cleanStorageIfDue({ storage, locker, clock, logger: this.logger, signal }).catch(
       (error: unknown) => {
-        if (!this.stopping.signal.aborted) this.logger.error(errorFields(error), 'cleaning storage');
+        if (!signal.aborted) this.logger.error(errorFields(error), 'cleaning storage');
       },
     );
   }
@@ -201,7 +179,11 @@ export class Maintenance {
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
     host.looked?.(name, current, decision.dueAtMs);
-    const reason = decision.reason ?? (host.isBusy(name) ? undefined : await this.requested(name, current));
+    const reason =
+      decision.reason ??
+      (host.isBusy(name)
+        ? undefined
+        : await requestedRenewal(this.options.storage, name, current.info.serialNumber));
     if (reason) {
       const renewal = this.renewals.start({ name, current, reason, ari, nowMs });
       // The next pass puts the new certificate's time in the shared schedule, where other instances see it.
@@ -215,12 +197,6 @@ export class Maintenance {
     return Math.max(this.shared.record(name, current.info.serialNumber, dueAtMs, nowMs), nextPass);
   }
 
-  /** A renewal asked for from outside (`autotls renew`/`revoke`) while this certificate is the one served. */
-  private async requested(name: string, current: CachedCertificate): Promise<RenewalReason | undefined> {
-    const request = await readRenewalRequest(this.options.storage, name);
-    return request?.serial === current.info.serialNumber ? request.reason : undefined;
-  }
-
   /**
    * The certificate to judge: storage's when it is newer than the cached one (another instance renewed it),
    * which is then served; `undefined` when there is none yet.
@@ -229,19 +205,11 @@ export class Maintenance {
     const { host } = this.options;
     const cached = host.cached(name);
     const stored = await host.loadFromStorage(name);
-    if (!stored || !isNewer(stored, cached)) return cached;
+    if (!stored || !supersedes(stored, cached)) return cached;
     // Not cached and nothing running: it was evicted from a full cache, and is served from storage.
     if (cached || host.isBusy(name)) host.adopt(name, stored);
     // A renewal of ours waiting to retry would only find this on its next attempt, hours away maybe.
     if (host.isBusy(name)) host.hurry(name);
     return stored;
   }
-}
-
-/** A stored certificate replaces the cached one when it is a different, longer-lived certificate. */
-function isNewer(stored: CachedCertificate, cached: CachedCertificate | undefined): boolean {
-  if (!cached) return true;
-  return (
-    stored.info.serialNumber !== cached.info.serialNumber && stored.info.notAfter >= cached.info.notAfter
-  );
 }

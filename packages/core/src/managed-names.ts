@@ -139,6 +139,37 @@ export class ManagedNames {
     await Promise.all(Array.from({ length: WARM_UP_CONCURRENCY }, worker));
   }
 
+  /** Resolves when every name's certificate is in the cache (read or obtained); rejects on give-up. */
+  async ready(names: readonly string[]): Promise<void> {
+    const { cache, jobs } = this.options;
+    await Promise.all(
+      names.map(async (name) => {
+        await this.loaded(name);
+        if (cache.get(name)) return;
+        const job = jobs.get(name);
+        if (job) return job.settled;
+        if (!this.names.has(name)) {
+          throw new Error(`${name} is not managed: call manage([${JSON.stringify(name)}]) first`);
+        }
+        // Not read yet or evicted: storage still has it. Otherwise its obtain gave up (cert_giving_up).
+        if (!(await this.loadMissing(name)))
+          throw new Error(`${name} has no certificate: obtaining it gave up`);
+      }),
+    );
+  }
+
+  /**
+   * A handshake without SNI: the managed IP address it reached (`localAddress`), else `defaultName`. Not
+   * cached yet: this handshake goes without, and the read it starts serves the next one.
+   */
+  withoutSni(localAddress: string, defaultName: string | undefined): CachedCertificate | undefined {
+    const name = this.names.has(localAddress) ? localAddress : defaultName;
+    if (!name) return undefined;
+    const cached = this.options.cache.get(name);
+    if (!cached && this.names.has(name)) this.loadMissing(name).catch(() => {});
+    return cached;
+  }
+
   /** The storage read `manage()` started for `name`, while it runs. */
   async loaded(name: string): Promise<void> {
     if (this.registering.size > 0) await Promise.allSettled([...this.registering]);

@@ -3,13 +3,13 @@
  * into automatic HTTPS, and is the public API. Each piece lives in its own module; this one composes them.
  */
 
-import cluster from 'node:cluster';
 import { Resolver } from 'node:dns/promises';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type tls from 'node:tls';
 import { type CachedCertificate, CertificateCache } from './cache.js';
 import type { CertificateInfo } from './certificates.js';
+import { ChallengeSolvers } from './challenge-solvers.js';
 import { type Clock, sleep, systemClock } from './clock.js';
 import { admissionFor } from './cluster-ratelimit.js';
 import { type CertManagerOptions, type ManagerConfig, resolveConfig } from './config.js';
@@ -19,7 +19,7 @@ import { ExpiryWarnings } from './expiry.js';
 import { answerHttpRequest, type HttpAnswerOptions, plainHttpHandler } from './http.js';
 import { defaultIssuers } from './issuers/default-issuers.js';
 import { internal } from './issuers/internal.js';
-import type { ChallengeSolver, Issuer, IssuerContext } from './issuers/issuer.js';
+import type { Issuer, IssuerContext } from './issuers/issuer.js';
 import { ObtainJobs } from './jobs.js';
 import { createDefaultLogger, errorFields, type Logger } from './log.js';
 import { Maintenance, type MaintenanceHost } from './maintenance.js';
@@ -31,9 +31,7 @@ import { OnDemandIssuance } from './on-demand.js';
 import type { IssuerPauses } from './policy.js';
 import { RateLimiters } from './ratelimit.js';
 import { createSNICallback, type SNICallback } from './sni.js';
-import { Dns01Solver } from './solvers/dns01.js';
-import { Http01Solver, type HttpChallengeRequest, type HttpChallengeResponse } from './solvers/http01.js';
-import { TlsAlpn01Solver } from './solvers/tls-alpn-01.js';
+import type { HttpChallengeRequest, HttpChallengeResponse } from './solvers/http01.js';
 import { StatusWriter } from './status.js';
 import { createDefaultLocker } from './storage/locker.js';
 import type { Locker } from './storage/locks.js';
@@ -70,8 +68,7 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   private readonly locker: Locker;
   private readonly clock: Clock;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  private readonly http01: Http01Solver;
-  private readonly tlsAlpn01: TlsAlpn01Solver;
+  private readonly solvers: ChallengeSolvers;
   private readonly context: IssuerContext;
   private readonly issuers: Issuer[];
   private readonly internalIssuer: Issuer;
@@ -108,17 +105,13 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       });
     this.cache = new CertificateCache(this.config.cacheCapacity);
     this.unsaved = new UnsavedWrites(this.storage, this.logger.child({ logger: 'storage' }));
-    this.http01 = new Http01Solver(this.storage, this.logger.child({ logger: 'http' }));
-    // Another instance's TLS-ALPN challenge can reach this one when storage is shared (a Keyv given, e.g.
-    // Redis) or the port is (node:cluster workers).
-    const maybeClustered = this.storage.directory === undefined || cluster.isWorker;
-    this.tlsAlpn01 = new TlsAlpn01Solver(this.storage, this.logger.child({ logger: 'tls' }), maybeClustered);
+    this.solvers = new ChallengeSolvers(this.config, this.storage, this.logger);
     this.context = {
       storage: this.storage,
       logger: this.logger,
       clock: this.clock,
       email: this.config.email,
-      solvers: this.solvers(),
+      solvers: this.solvers.byType,
       rateLimiters: new RateLimiters(this.config.rateLimit, this.clock),
       locker: this.locker,
     };
@@ -136,31 +129,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       const logger = this.logger.child({ logger: 'tls.on_demand' });
       this.onDemand = new OnDemandIssuance(this.config.onDemand, this.onDemandHost(), this.clock, logger);
     }
-    this.maintenance = new Maintenance({
-      host: this.maintenanceHost(),
-      storage: this.storage,
-      locker: this.locker,
-      clock: this.clock,
-      logger: this.logger,
-      issuerContext: this.context,
-      windowRatio: this.config.renewal.windowRatio,
-      checkIntervalMs: this.config.renewal.checkIntervalMs,
-      scheduleIndex: openScheduleIndex(this.storage),
-    });
-    this.managed = new ManagedNames({
-      storage: this.storage,
-      cache: this.cache,
-      jobs: this.jobs,
-      clock: this.clock,
-      logger: this.logger,
-      events: this,
-      issuerKeysFor: (name) => this.issuersFor(name).map((issuer) => issuer.key),
-      onManaged: (name) => this.maintenance.checkSoon(name),
-      onIndexed: (name, atMs) => this.maintenance.plan(name, atMs),
-      ...(this.onDemand ? { onDemand: this.onDemand } : {}),
-      warmUp: this.config.cacheWarmUp,
-      signal: this.stop.signal,
-    });
+    this.maintenance = this.maintenanceLoop();
+    this.managed = this.managedNamesFromStorage();
   }
 
   /**
@@ -175,22 +145,8 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
   }
 
   /** Resolves when certificates for `names` (default: every managed name) are in the cache; rejects on give-up. */
-  async ready(names?: string[]): Promise<void> {
-    const wanted = names ? names.map(normalizeName) : this.managed.all();
-    await Promise.all(
-      wanted.map(async (name) => {
-        await this.managed.loaded(name);
-        if (this.cache.get(name)) return;
-        const job = this.jobs.get(name);
-        if (job) return job.settled;
-        if (!this.managed.has(name)) {
-          throw new Error(`${name} is not managed: call manage([${JSON.stringify(name)}]) first`);
-        }
-        // Evicted from a full cache: storage still has it. Otherwise its obtain gave up (cert_giving_up).
-        if (!(await this.managed.loadMissing(name)))
-          throw new Error(`${name} has no certificate: obtaining it gave up`);
-      }),
-    );
+  ready(names?: string[]): Promise<void> {
+    return this.managed.ready(names ? names.map(normalizeName) : this.managed.all());
   }
 
   /** Options for `https.createServer` / `tls.createServer`: certificates chosen per handshake from the cache. */
@@ -209,15 +165,15 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
    * address, else `defaultName`) and answer TLS-ALPN-01 challenges, which it enables. Adapters call it.
    */
   attach(server: tls.Server): void {
-    serveHandshakesWithoutSni(server, (localAddress) => this.certificateWithoutSni(localAddress));
-    if (!this.config.challenges.tlsAlpn01) return;
-    this.tlsAlpn01.attach(server);
-    this.context.solvers.set('tls-alpn-01', this.tlsAlpn01);
+    serveHandshakesWithoutSni(server, (localAddress) =>
+      this.managed.withoutSni(plainAddress(localAddress), this.config.defaultName),
+    );
+    this.solvers.attach(server);
   }
 
   /** Answers an ACME HTTP-01 request; `undefined` when the request is not one (let the app handle it). */
   handleHttpChallenge(request: HttpChallengeRequest): Promise<HttpChallengeResponse | undefined> {
-    return this.http01.answer(request);
+    return this.solvers.http01.answer(request);
   }
 
   /**
@@ -270,28 +226,6 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     for (const issuer of [...this.issuers, this.internalIssuer]) issuer.close?.();
   }
 
-  private solvers(): Map<string, ChallengeSolver> {
-    const solvers = new Map<string, ChallengeSolver>();
-    if (this.config.challenges.http01) solvers.set('http-01', this.http01);
-    const { dns01, dnsPropagation } = this.config.challenges;
-    if (dns01) {
-      const logger = this.logger.child({ logger: 'dns' });
-      solvers.set('dns-01', new Dns01Solver(dns01, { logger, propagation: dnsPropagation ?? {} }));
-    }
-    return solvers;
-  }
-
-  /** A handshake without SNI: the managed IP address it reached, else the default name. */
-  private certificateWithoutSni(localAddress: string): CachedCertificate | undefined {
-    const address = plainAddress(localAddress);
-    const name = this.managed.has(address) ? address : this.config.defaultName;
-    if (!name) return undefined;
-    const cached = this.cache.get(name);
-    // Not loaded yet (or evicted): this handshake goes without; the next one after the read is served.
-    if (!cached && this.managed.has(name)) this.managed.loadMissing(name).catch(() => {});
-    return cached;
-  }
-
   /** A cached certificate that cannot be served: drop it and obtain a new one. */
   private onUnusable(name: string, certificate: CachedCertificate, error: unknown): void {
     this.logger.error(
@@ -338,6 +272,37 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
 
   private issuersFor(name: string): Issuer[] {
     return isInternalName(name) ? [this.internalIssuer] : this.issuers;
+  }
+
+  private maintenanceLoop(): Maintenance {
+    return new Maintenance({
+      host: this.maintenanceHost(),
+      storage: this.storage,
+      locker: this.locker,
+      clock: this.clock,
+      logger: this.logger,
+      issuerContext: this.context,
+      windowRatio: this.config.renewal.windowRatio,
+      checkIntervalMs: this.config.renewal.checkIntervalMs,
+      scheduleIndex: openScheduleIndex(this.storage),
+    });
+  }
+
+  private managedNamesFromStorage(): ManagedNames {
+    return new ManagedNames({
+      storage: this.storage,
+      cache: this.cache,
+      jobs: this.jobs,
+      clock: this.clock,
+      logger: this.logger,
+      events: this,
+      issuerKeysFor: (name) => this.issuersFor(name).map((issuer) => issuer.key),
+      onManaged: (name) => this.maintenance.checkSoon(name),
+      onIndexed: (name, atMs) => this.maintenance.plan(name, atMs),
+      ...(this.onDemand ? { onDemand: this.onDemand } : {}),
+      warmUp: this.config.cacheWarmUp,
+      signal: this.stop.signal,
+    });
   }
 
   private obtainJobs(): ObtainJobs {

@@ -52,6 +52,16 @@ export function readRenewalRequest(
   return storage.get<RenewalRequestRecord>(storageKeys.renewalRequest(name));
 }
 
+/** The reason of a renewal asked for from outside (`autotls renew`/`revoke`) while `serial` is served. */
+export async function requestedRenewal(
+  storage: Storage,
+  name: string,
+  serial: string,
+): Promise<RenewalRequestRecord['reason'] | undefined> {
+  const request = await readRenewalRequest(storage, name);
+  return request?.serial === serial ? request.reason : undefined;
+}
+
 export function writeRenewalRequest(storage: Storage, name: string, request: RenewalRequestRecord) {
   return storage.set(storageKeys.renewalRequest(name), request);
 }
