@@ -4,40 +4,32 @@
  * a lease, and the resumed holder orders nothing and writes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, type Instance, startCluster } from './support/cluster.js';
-import { type StartedCAs, startCAs } from './support/index.js';
-import { freePort } from './support/ports.js';
+import { type Cluster, type ClusterOnPebble, clusterOnPebble, type Instance } from './support/cluster.js';
 import { delay, waitFor } from './support/processes.js';
 import { type Redis, startRedis } from './support/redis.js';
 
 const LEASE_MS = 2_000;
 
-let cas: StartedCAs<'ca'>;
 let redis: Redis;
+let scenario: ClusterOnPebble;
 let cluster: Cluster;
 let rootPem: string;
-
-const requests = (route: string) =>
-  cas.pebbles.ca.requestLog().filter((line) => line.route.includes(route)).length;
+const requests = (route: string) => scenario.requests(route);
 
 beforeAll(async () => {
-  const httpPort = await freePort();
-  [cas, redis] = await Promise.all([startCAs({ names: ['ca'], httpPort }), startRedis()]);
-  const { ca } = cas.pebbles;
-  cluster = await startCluster(3, httpPort, {
-    storage: { redis: redis.url },
-    directoryUrl: ca.directoryUrl,
-    caPem: ca.caPem,
-    retryIntervalsMs: [60_000],
-    locks: { leaseMs: LEASE_MS, pollMs: 100 },
-  });
-  rootPem = await ca.rootPem();
+  redis = await startRedis();
+  scenario = await clusterOnPebble(
+    { redis: redis.url },
+    {
+      locks: { leaseMs: LEASE_MS, pollMs: 100 },
+    },
+  );
+  ({ cluster, rootPem } = scenario);
 });
 
 afterAll(async () => {
-  await cluster?.close();
+  await scenario?.stop();
   await redis?.stop();
-  await cas?.stopAll();
 });
 
 /** Every live instance manages `name`; resolves with the one that holds its lock, mid-order. */

@@ -4,9 +4,7 @@
  * being served, manage() returns promptly, and names managed during the outage are served soon after.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, startCluster } from './support/cluster.js';
-import { type StartedCAs, startCAs } from './support/index.js';
-import { freePort } from './support/ports.js';
+import { type Cluster, type ClusterOnPebble, clusterOnPebble } from './support/cluster.js';
 import { delay, waitFor } from './support/processes.js';
 import { type Redis, startRedis } from './support/redis.js';
 
@@ -14,33 +12,27 @@ import { type Redis, startRedis } from './support/redis.js';
 const OUTAGE_MS = Number(process.env.AUTOTLS_TEST_OUTAGE_MS ?? 6_000);
 const STORAGE_TIMEOUT_MS = 1_000;
 
-let cas: StartedCAs<'ca'>;
 let redis: Redis;
+let scenario: ClusterOnPebble;
 let cluster: Cluster;
 let rootPem: string;
-
-const newOrders = () => cas.pebbles.ca.requestLog().filter((line) => line.route.includes('order-plz')).length;
+const newOrders = () => scenario.requests('order-plz');
 
 beforeAll(async () => {
-  const httpPort = await freePort();
-  [cas, redis] = await Promise.all([startCAs({ names: ['ca'], httpPort }), startRedis({ persist: true })]);
-  const { ca } = cas.pebbles;
-  cluster = await startCluster(3, httpPort, {
-    storage: { redis: redis.url },
-    directoryUrl: ca.directoryUrl,
-    caPem: ca.caPem,
-    // The production-like first wait: names obtained soon after the outage owe it to storage recovery.
-    retryIntervalsMs: [60_000],
-    locks: { leaseMs: 2_000, pollMs: 100 },
-    storageTimeoutMs: STORAGE_TIMEOUT_MS,
-  });
-  rootPem = await ca.rootPem();
+  redis = await startRedis({ persist: true });
+  scenario = await clusterOnPebble(
+    { redis: redis.url },
+    {
+      // The production-like first wait: names obtained soon after the outage owe it to storage recovery.
+      storageTimeoutMs: STORAGE_TIMEOUT_MS,
+    },
+  );
+  ({ cluster, rootPem } = scenario);
 });
 
 afterAll(async () => {
-  await cluster?.close();
+  await scenario?.stop();
   await redis?.stop();
-  await cas?.stopAll();
 });
 
 /** Handshakes for `names` on every instance every 200 ms until stopped; counts the ones that fail. */

@@ -4,44 +4,32 @@
  * name, no failed attempt; each lock and its fencing counter on one slot.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, startCluster } from './support/cluster.js';
-import { type StartedCAs, startCAs } from './support/index.js';
-import { freePort } from './support/ports.js';
+import { type Cluster, type ClusterOnPebble, clusterOnPebble } from './support/cluster.js';
 import { waitFor } from './support/processes.js';
 import { redisCommand } from './support/redis.js';
 import { type RedisCluster, startRedisCluster } from './support/redis-cluster.js';
 
 const NAMES = Array.from({ length: 20 }, (_, index) => `rc${index}.cluster.test`);
 
-let cas: StartedCAs<'ca'>;
 let redisCluster: RedisCluster;
+let scenario: ClusterOnPebble;
 let cluster: Cluster;
-
-const requests = (route: string) =>
-  cas.pebbles.ca.requestLog().filter((line) => line.route.includes(route)).length;
+let rootPem: string;
+const requests = (route: string) => scenario.requests(route);
 
 beforeAll(async () => {
-  const httpPort = await freePort();
-  [cas, redisCluster] = await Promise.all([startCAs({ names: ['ca'], httpPort }), startRedisCluster()]);
-  const { ca } = cas.pebbles;
-  cluster = await startCluster(3, httpPort, {
-    storage: { cluster: redisCluster.urls },
-    directoryUrl: ca.directoryUrl,
-    caPem: ca.caPem,
-    retryIntervalsMs: [60_000],
-    locks: { leaseMs: 2_000, pollMs: 100 },
-  });
+  redisCluster = await startRedisCluster();
+  scenario = await clusterOnPebble({ cluster: redisCluster.urls });
+  ({ cluster, rootPem } = scenario);
 });
 
 afterAll(async () => {
-  await cluster?.close();
+  await scenario?.stop();
   await redisCluster?.stop();
-  await cas?.stopAll();
 });
 
 describe('a cluster of three on a 3-master Redis Cluster', () => {
   it('orders each of 20 names once, with no failed attempt, and serves all 20 everywhere', async () => {
-    const rootPem = await cas.pebbles.ca.rootPem();
     const startedAt = Date.now();
     await cluster.manageEverywhere(NAMES);
     await waitFor(async () => (await cluster.servedCount(NAMES, rootPem)) === 60, {

@@ -4,43 +4,31 @@
  * every instance serving every name.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, startCluster } from './support/cluster.js';
-import { type StartedCAs, startCAs } from './support/index.js';
-import { freePort } from './support/ports.js';
+import { type Cluster, type ClusterOnPebble, clusterOnPebble } from './support/cluster.js';
 import { waitFor } from './support/processes.js';
 import { type Redis, startRedis } from './support/redis.js';
 
 const NAMES = Array.from({ length: 20 }, (_, index) => `spread${index}.cluster.test`);
 
-let cas: StartedCAs<'ca'>;
 let redis: Redis;
+let scenario: ClusterOnPebble;
 let cluster: Cluster;
-
-const requests = (route: string) =>
-  cas.pebbles.ca.requestLog().filter((line) => line.route.includes(route)).length;
+let rootPem: string;
+const requests = (route: string) => scenario.requests(route);
 
 beforeAll(async () => {
-  const httpPort = await freePort();
-  [cas, redis] = await Promise.all([startCAs({ names: ['ca'], httpPort }), startRedis()]);
-  const { ca } = cas.pebbles;
-  cluster = await startCluster(3, httpPort, {
-    storage: { redis: redis.url },
-    directoryUrl: ca.directoryUrl,
-    caPem: ca.caPem,
-    retryIntervalsMs: [60_000],
-    locks: { leaseMs: 2_000, pollMs: 100 },
-  });
+  redis = await startRedis();
+  scenario = await clusterOnPebble({ redis: redis.url });
+  ({ cluster, rootPem } = scenario);
 });
 
 afterAll(async () => {
-  await cluster?.close();
+  await scenario?.stop();
   await redis?.stop();
-  await cas?.stopAll();
 });
 
 describe('a cluster of three on one Redis', () => {
   it('registers one account, orders each of 20 names once, spreads the orders and serves all 20 everywhere', async () => {
-    const rootPem = await cas.pebbles.ca.rootPem();
     const startedAt = Date.now();
     await cluster.manageEverywhere(NAMES);
     await waitFor(async () => (await cluster.servedCount(NAMES, rootPem)) === 60, {

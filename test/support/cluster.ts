@@ -5,7 +5,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type Balancer, startBalancer } from './balancer.js';
-import { freePorts } from './ports.js';
+import { type StartedCAs, startCAs } from './index.js';
+import { freePort, freePorts } from './ports.js';
 import { type ManagedProcess, startProcess } from './processes.js';
 import { handshake } from './servers.js';
 
@@ -123,4 +124,51 @@ export async function startCluster(
       await balancer.close();
     },
   };
+}
+
+export interface ClusterOnPebble {
+  cas: StartedCAs<'ca'>;
+  cluster: Cluster;
+  /** Pebble's issuing root, to verify served certificates against. */
+  rootPem: string;
+  /** Requests Pebble logged whose route contains `route` (`order-plz`, `sign-me-up`, `finalize-order` …). */
+  requests(route: string): number;
+  /** Stops the instances, the balancer and Pebble (the storage is the caller's). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Pebble (with its challtestsrv) and three instance processes on `storage`, behind the balancer Pebble
+ * validates HTTP-01 through: the first retry a minute away, 2 s leases; `config` overrides.
+ */
+export async function clusterOnPebble(
+  storage: InstanceConfig['storage'],
+  config: Partial<Omit<InstanceConfig, 'storage'>> = {},
+): Promise<ClusterOnPebble> {
+  const httpPort = await freePort();
+  const cas = await startCAs({ names: ['ca'], httpPort });
+  const { ca } = cas.pebbles;
+  try {
+    const cluster = await startCluster(3, httpPort, {
+      storage,
+      directoryUrl: ca.directoryUrl,
+      caPem: ca.caPem,
+      retryIntervalsMs: [60_000],
+      locks: { leaseMs: 2_000, pollMs: 100 },
+      ...config,
+    });
+    return {
+      cas,
+      cluster,
+      rootPem: await ca.rootPem(),
+      requests: (route) => ca.requestLog().filter((line) => line.route.includes(route)).length,
+      async stop() {
+        await cluster.close();
+        await cas.stopAll();
+      },
+    };
+  } catch (error) {
+    await cas.stopAll();
+    throw error;
+  }
 }
