@@ -5,28 +5,17 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { acme, CertManager } from '@autotls/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type StartedCAs, startCAs } from './support/index.js';
+import { describe, expect, it } from 'vitest';
 import { captureLogger } from './support/logs.js';
-import { freePort } from './support/ports.js';
 import { handshake, serve, tempDir } from './support/servers.js';
+import { usePebble } from './support/use-pebble.js';
 
-let cas: StartedCAs<'ca'>;
-let httpPort: number;
+const pebble = usePebble();
 
-beforeAll(async () => {
-  httpPort = await freePort();
-  cas = await startCAs({ names: ['ca'], httpPort });
-});
-
-afterAll(async () => {
-  await cas?.stopAll();
-});
-
-const newOrders = () => cas.pebbles.ca.requestLog().filter((line) => line.route.includes('order-plz')).length;
+const { newOrders } = pebble;
 
 function managerOn(storage: string, logger = captureLogger()) {
-  const { ca } = cas.pebbles;
+  const { ca } = pebble.cas.pebbles;
   const manager = new CertManager({
     issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem })],
     storage,
@@ -40,7 +29,7 @@ function managerOn(storage: string, logger = captureLogger()) {
 async function storedCertificate(name: string) {
   const storage = await tempDir();
   const { manager } = managerOn(storage);
-  const server = await serve(manager, httpPort);
+  const server = await serve(manager, pebble.httpPort);
   try {
     await manager.manage([name]);
     await manager.ready([name]);
@@ -64,7 +53,7 @@ describe('records that cannot be used as they are', () => {
     const truncated = (await readFile(file, 'utf8')).slice(0, 200);
     await writeFile(file, truncated);
     const { manager, logger } = managerOn(storage);
-    const server = await serve(manager, httpPort);
+    const server = await serve(manager, pebble.httpPort);
     const ordersBefore = newOrders();
     try {
       await manager.manage([name]);
@@ -105,14 +94,14 @@ describe('records that cannot be used as they are', () => {
     const { storage, file, value } = await storedCertificate(name);
     await writeFile(file, write(value));
     const { manager, logger } = managerOn(storage);
-    const server = await serve(manager, httpPort);
+    const server = await serve(manager, pebble.httpPort);
     const ordersBefore = newOrders();
     try {
       await manager.manage([name]);
       await manager.ready([name]);
       expect(newOrders()).toBe(ordersBefore);
       expect(manager.getCertificate(name)?.serialNumber).toBe(value.info.serialNumber);
-      const root = await cas.pebbles.ca.rootPem();
+      const root = await pebble.cas.pebbles.ca.rootPem();
       expect((await handshake(server.httpsPort, name, root)).authorized).toBe(true);
       expect(logger.find('adopted a certificate and key stored in another shape')[0]).toMatchObject({
         identifier: name,

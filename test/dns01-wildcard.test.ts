@@ -1,24 +1,15 @@
 import { acme, CertManager, type DnsProvider } from '@autotls/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { challtestsrvProvider } from './support/dns-providers.js';
-import { type StartedCAs, startCAs } from './support/index.js';
 import { captureLogger } from './support/logs.js';
-import { freePort } from './support/ports.js';
 import { handshake, serve, tempDir } from './support/servers.js';
+import { usePebble } from './support/use-pebble.js';
 
-let cas: StartedCAs<'ca'>;
-let httpPort: number;
-
-beforeAll(async () => {
-  httpPort = await freePort();
-  cas = await startCAs({ names: ['ca'], httpPort });
-});
-
-afterAll(() => cas?.stopAll());
+const pebble = usePebble();
 
 /** The user's DNS host, played by challtestsrv (the DNS server Pebble asks). */
 function recordingProvider(records: string[]): DnsProvider {
-  const provider = challtestsrvProvider(cas.challtestsrv.managementUrl);
+  const provider = challtestsrvProvider(pebble.cas.challtestsrv.managementUrl);
   return {
     ...provider,
     present: async (fqdn, value) => {
@@ -30,19 +21,19 @@ function recordingProvider(records: string[]): DnsProvider {
 
 describe('DNS-01 through a DNS provider', () => {
   it('gets a wildcard certificate that serves every name under it', async () => {
-    const { ca } = cas.pebbles;
+    const { ca } = pebble.cas.pebbles;
     const records: string[] = [];
     const logger = captureLogger();
     const manager = new CertManager({
       issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem })],
       challenges: {
         dns01: recordingProvider(records),
-        dnsPropagation: { nameservers: [cas.challtestsrv.dnsAddress] },
+        dnsPropagation: { nameservers: [pebble.cas.challtestsrv.dnsAddress] },
       },
       storage: await tempDir(),
       logger,
     });
-    const server = await serve(manager, httpPort);
+    const server = await serve(manager, pebble.httpPort);
     try {
       await manager.manage(['*.wild.test']);
       await manager.ready(['*.wild.test']);

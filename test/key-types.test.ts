@@ -1,20 +1,9 @@
 import { acme, CertManager, silentLogger } from '@autotls/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type StartedCAs, startCAs } from './support/index.js';
-import { freePort } from './support/ports.js';
+import { describe, expect, it } from 'vitest';
 import { handshake, serve, tempDir } from './support/servers.js';
+import { usePebble } from './support/use-pebble.js';
 
-let cas: StartedCAs<'ca'>;
-let httpPort: number;
-
-beforeAll(async () => {
-  httpPort = await freePort();
-  cas = await startCAs({ names: ['ca'], httpPort });
-});
-
-afterAll(async () => {
-  await cas?.stopAll();
-});
+const pebble = usePebble();
 
 describe('certificates for every key type, ordered with our own CSR', () => {
   it.each([
@@ -24,7 +13,7 @@ describe('certificates for every key type, ordered with our own CSR', () => {
   ] as const)(
     '%s: the CA accepts the CSR and the served certificate carries that key',
     async (keyType, key) => {
-      const { ca } = cas.pebbles;
+      const { ca } = pebble.cas.pebbles;
       const name = `${keyType}.keys.example.test`;
       const long = `${'a'.repeat(63)}.${'b'.repeat(10)}.${keyType}.keys.example.test`; // too long for a CN
       const manager = new CertManager({
@@ -33,7 +22,7 @@ describe('certificates for every key type, ordered with our own CSR', () => {
         keyType,
         logger: silentLogger,
       });
-      const server = await serve(manager, httpPort);
+      const server = await serve(manager, pebble.httpPort);
       try {
         await manager.manage([name, long]);
         await manager.ready([name, long]);

@@ -2,10 +2,10 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { acme, CertManager, silentLogger } from '@autotls/core';
 import { registerMetrics } from '@autotls/core/prometheus';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type StartedCAs, startCAs } from './support/index.js';
+import { describe, expect, it } from 'vitest';
 import { freePort } from './support/ports.js';
 import { serve, tempDir } from './support/servers.js';
+import { usePebble } from './support/use-pebble.js';
 
 interface Sample {
   name: string;
@@ -107,21 +107,11 @@ const sampleValue = (families: Map<string, Family>, family: string, labels: Reco
     ?.samples.filter((sample) => Object.entries(labels).every(([key, value]) => sample.labels[key] === value))
     .reduce((sum, sample) => sum + sample.value, 0);
 
-let cas: StartedCAs<'ca'>;
-let httpPort: number;
-
-beforeAll(async () => {
-  httpPort = await freePort();
-  cas = await startCAs({ names: ['ca'], httpPort });
-});
-
-afterAll(async () => {
-  await cas?.stopAll();
-});
+const pebble = usePebble();
 
 describe('registerMetrics(manager, { registry })', () => {
   it('exposes strict Prometheus text with the certificate, request and failure figures', async () => {
-    const { ca } = cas.pebbles;
+    const { ca } = pebble.cas.pebbles;
     // Nobody listens there: every attempt at this issuer fails before the working one is asked.
     const downUrl = `https://127.0.0.1:${await freePort()}/dir`;
     const downIssuer = acme({ directoryUrl: downUrl, ca: ca.caPem });
@@ -133,7 +123,7 @@ describe('registerMetrics(manager, { registry })', () => {
     });
     const registry = new Registry();
     const metrics = registerMetrics(manager, { registry });
-    const servers = await serve(manager, httpPort);
+    const servers = await serve(manager, pebble.httpPort);
     const name = 'metrics.example.test';
     try {
       await manager.manage([name]);
@@ -185,13 +175,13 @@ describe('registerMetrics(manager, { registry })', () => {
     const served: Array<{ identifier: string; serial: string; notAfter: number }> = [];
     const onServed = (message: unknown) => served.push(message as (typeof served)[number]);
     diagnosticsChannel.subscribe('autotls:certificate:served', onServed);
-    const { ca } = cas.pebbles;
+    const { ca } = pebble.cas.pebbles;
     const manager = new CertManager({
       issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem, challenges: ['http-01'] })],
       storage: await tempDir(),
       logger: silentLogger,
     });
-    const servers = await serve(manager, httpPort);
+    const servers = await serve(manager, pebble.httpPort);
     let certificate: ReturnType<typeof manager.getCertificate>;
     try {
       await manager.manage(['channel.example.test']);

@@ -6,29 +6,18 @@
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { acme, CertManager } from '@autotls/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type StartedCAs, startCAs } from './support/index.js';
+import { describe, expect, it } from 'vitest';
 import { captureLogger } from './support/logs.js';
-import { freePort } from './support/ports.js';
 import { waitFor } from './support/processes.js';
 import { handshake, serve, tempDir } from './support/servers.js';
+import { usePebble } from './support/use-pebble.js';
 
-let cas: StartedCAs<'ca'>;
-let httpPort: number;
+const pebble = usePebble();
 
-beforeAll(async () => {
-  httpPort = await freePort();
-  cas = await startCAs({ names: ['ca'], httpPort });
-});
-
-afterAll(async () => {
-  await cas?.stopAll();
-});
-
-const newOrders = () => cas.pebbles.ca.requestLog().filter((line) => line.route.includes('order-plz')).length;
+const { newOrders } = pebble;
 
 function managerOn(storage: string, logger = captureLogger()) {
-  const { ca } = cas.pebbles;
+  const { ca } = pebble.cas.pebbles;
   const manager = new CertManager({
     issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem })],
     storage,
@@ -49,7 +38,7 @@ describe('storage failing on one entry', () => {
   it('takes a folder in place of a certificate file as an error naming the path, and orders nothing until it is gone', async () => {
     const storage = await tempDir();
     const { manager, logger } = managerOn(storage);
-    const server = await serve(manager, httpPort);
+    const server = await serve(manager, pebble.httpPort);
     try {
       await manager.manage(['first.storage.test']);
       await manager.ready(['first.storage.test']);
@@ -84,13 +73,13 @@ describe('storage failing on one entry', () => {
     const blocker = path.join(storage, 'autotls', 'certificates');
     await writeFile(blocker, 'not a folder');
     const { manager, logger } = managerOn(storage);
-    const server = await serve(manager, httpPort);
+    const server = await serve(manager, pebble.httpPort);
     const name = 'unsaved.storage.test';
     const ordersBefore = newOrders();
     try {
       await manager.manage([name]);
       await manager.ready([name]);
-      const root = await cas.pebbles.ca.rootPem();
+      const root = await pebble.cas.pebbles.ca.rootPem();
       expect((await handshake(server.httpsPort, name, root)).authorized).toBe(true);
       expect(
         logger.find(
