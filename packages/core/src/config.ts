@@ -133,22 +133,6 @@ export const KEY_TYPES: readonly KeyType[] = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2
 export function resolveConfig(options: CertManagerOptions): ManagerConfig {
   check('options', options, (o) => typeof o === 'object' && o !== null, 'must be an object');
   checkObjects(options);
-  const retry = options.retry ?? {};
-  const intervalsMs = retry.intervalsMs ?? DEFAULT_RETRY_INTERVALS_MS;
-  check(
-    'retry.intervalsMs',
-    intervalsMs,
-    (v) => Array.isArray(v) && v.length > 0 && v.every(isPositiveMs),
-    'must be a non-empty list of positive numbers of milliseconds',
-  );
-  const renewal = options.renewal ?? {};
-  const windowRatio = renewal.windowRatio ?? DEFAULT_RENEWAL_WINDOW_RATIO;
-  check(
-    'renewal.windowRatio',
-    windowRatio,
-    (v) => typeof v === 'number' && v > 0 && v < 1,
-    'must be a number between 0 and 1',
-  );
   const keyType = options.keyType ?? 'ecdsa-p256';
   check(
     'keyType',
@@ -160,34 +144,13 @@ export function resolveConfig(options: CertManagerOptions): ManagerConfig {
     domains: normalizeDomains(options.domains),
     email: optional('email', options.email, isEmail, 'must be an email address'),
     keyType,
-    retry: Object.freeze({
-      intervalsMs: Object.freeze([...intervalsMs]),
-      maxDurationMs: positiveMs('retry.maxDurationMs', retry.maxDurationMs, DEFAULT_MAX_RETRY_DURATION_MS),
-      dnsRecheckMs: positiveMs('retry.dnsRecheckMs', retry.dnsRecheckMs, DEFAULT_DNS_RECHECK_MS),
-    }),
-    renewal: Object.freeze({
-      windowRatio,
-      checkIntervalMs: positiveMs(
-        'renewal.checkIntervalMs',
-        renewal.checkIntervalMs,
-        DEFAULT_RENEWAL_CHECK_INTERVAL_MS,
-      ),
-    }),
+    retry: retryConfig(options.retry ?? {}),
+    renewal: renewalConfig(options.renewal ?? {}),
     rateLimit: Object.freeze({
       orders: positiveInteger('rateLimit.orders', options.rateLimit?.orders, DEFAULT_ORDERS_PER_WINDOW),
       windowMs: positiveMs('rateLimit.windowMs', options.rateLimit?.windowMs, DEFAULT_RATE_WINDOW_MS),
     }),
-    challenges: Object.freeze({
-      http01:
-        optional('challenges.http01', options.challenges?.http01, isBoolean, 'must be a boolean') ?? true,
-      tlsAlpn01:
-        optional('challenges.tlsAlpn01', options.challenges?.tlsAlpn01, isBoolean, 'must be a boolean') ??
-        true,
-      ...(options.challenges?.dns01 ? { dns01: options.challenges.dns01 } : {}),
-      ...(options.challenges?.dnsPropagation !== undefined
-        ? { dnsPropagation: checkDnsPropagation(options.challenges.dnsPropagation) }
-        : {}),
-    }),
+    challenges: challengesConfig(options.challenges ?? {}),
     ...(options.onDemand ? { onDemand: Object.freeze(checkOnDemand(options.onDemand)) } : {}),
     cacheCapacity: positiveInteger('cacheCapacity', options.cacheCapacity, DEFAULT_CACHE_CAPACITY),
     cacheWarmUp: optional('cacheWarmUp', options.cacheWarmUp, isBoolean, 'must be a boolean') ?? true,
@@ -202,6 +165,54 @@ export function resolveConfig(options: CertManagerOptions): ManagerConfig {
     ...(options.defaultName !== undefined ? { defaultName: name('defaultName', options.defaultName) } : {}),
   };
   return Object.freeze(config);
+}
+
+function retryConfig(retry: NonNullable<CertManagerOptions['retry']>): ManagerConfig['retry'] {
+  const intervalsMs = retry.intervalsMs ?? DEFAULT_RETRY_INTERVALS_MS;
+  check(
+    'retry.intervalsMs',
+    intervalsMs,
+    (v) => Array.isArray(v) && v.length > 0 && v.every(isPositiveMs),
+    'must be a non-empty list of positive numbers of milliseconds',
+  );
+  return Object.freeze({
+    intervalsMs: Object.freeze([...intervalsMs]),
+    maxDurationMs: positiveMs('retry.maxDurationMs', retry.maxDurationMs, DEFAULT_MAX_RETRY_DURATION_MS),
+    dnsRecheckMs: positiveMs('retry.dnsRecheckMs', retry.dnsRecheckMs, DEFAULT_DNS_RECHECK_MS),
+  });
+}
+
+function renewalConfig(renewal: NonNullable<CertManagerOptions['renewal']>): ManagerConfig['renewal'] {
+  const windowRatio = renewal.windowRatio ?? DEFAULT_RENEWAL_WINDOW_RATIO;
+  check(
+    'renewal.windowRatio',
+    windowRatio,
+    (v) => typeof v === 'number' && v > 0 && v < 1,
+    'must be a number between 0 and 1',
+  );
+  return Object.freeze({
+    windowRatio,
+    checkIntervalMs: positiveMs(
+      'renewal.checkIntervalMs',
+      renewal.checkIntervalMs,
+      DEFAULT_RENEWAL_CHECK_INTERVAL_MS,
+    ),
+  });
+}
+
+function challengesConfig(
+  challenges: NonNullable<CertManagerOptions['challenges']>,
+): ManagerConfig['challenges'] {
+  const flag = (option: 'http01' | 'tlsAlpn01') =>
+    optional(`challenges.${option}`, challenges[option], isBoolean, 'must be a boolean') ?? true;
+  return Object.freeze({
+    http01: flag('http01'),
+    tlsAlpn01: flag('tlsAlpn01'),
+    ...(challenges.dns01 ? { dns01: challenges.dns01 } : {}),
+    ...(challenges.dnsPropagation !== undefined
+      ? { dnsPropagation: checkDnsPropagation(challenges.dnsPropagation) }
+      : {}),
+  });
 }
 
 /** The objects the manager uses as given: each must at least have the methods it will call. */

@@ -42,22 +42,41 @@ const WAIT_BUCKETS_SECONDS = [0, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
  */
 export function registerMetrics(manager: CertManager, options: RegisterMetricsOptions): RegisteredMetrics {
   const prefix = options.prefix ?? 'autotls_';
-  const registers = [options.registry];
+  const family: Family = { registers: [options.registry], names: [], prefix };
+  certificateGauges(manager, family);
+  const subscriptions = trafficMetrics(family);
+  for (const [channel, listener] of subscriptions) diagnosticsChannel.subscribe(channel, listener);
+  return {
+    unregister() {
+      for (const [channel, listener] of subscriptions) diagnosticsChannel.unsubscribe(channel, listener);
+      for (const name of family.names) options.registry.removeSingleMetric(name);
+    },
+  };
+}
+
+/** Where a metric goes, and the prefixed names registered so far (to unregister them). */
+interface Family {
+  registers: Registry[];
+  names: string[];
+  prefix: string;
+}
+
+function named<T extends { name: string }>(family: Family, config: T): T & { registers: Registry[] } {
+  const name = `${family.prefix}${config.name}`;
+  family.names.push(name);
+  return { ...config, name, registers: family.registers };
+}
+
+/** The figures read from the served certificates at each scrape: nothing to drift. */
+function certificateGauges(manager: CertManager, family: Family): void {
   const windowRatio = manager.config.renewal.windowRatio;
   const served = () =>
     manager.managedNames().map((name) => ({ name, certificate: manager.getCertificate(name) }));
-
-  const names: string[] = [];
-  const named = <T extends { name: string }>(config: T): T => {
-    names.push(`${prefix}${config.name}`);
-    return { ...config, name: `${prefix}${config.name}` };
-  };
   new Gauge(
-    named({
+    named(family, {
       name: 'certificate_expiration_timestamp_seconds',
       help: 'The date after which the certificate expires (notAfter), in seconds since the epoch.',
       labelNames: ['name', 'issuer'] as const,
-      registers,
       collect() {
         this.reset();
         for (const { name, certificate } of served()) {
@@ -67,11 +86,10 @@ export function registerMetrics(manager: CertManager, options: RegisterMetricsOp
     }),
   );
   new Gauge(
-    named({
+    named(family, {
       name: 'certificate_renewal_timestamp_seconds',
       help: 'When the certificate is due for renewal (the ARI time when earlier), in seconds since the epoch.',
       labelNames: ['name', 'issuer'] as const,
-      registers,
       collect() {
         this.reset();
         for (const { name, certificate } of served()) {
@@ -85,11 +103,10 @@ export function registerMetrics(manager: CertManager, options: RegisterMetricsOp
     }),
   );
   new Gauge(
-    named({
+    named(family, {
       name: 'certificate_ready_status',
       help: 'Whether a valid certificate is served for the name (one-hot over condition True/False).',
       labelNames: ['name', 'condition'] as const,
-      registers,
       collect() {
         this.reset();
         const now = Date.now();
@@ -101,40 +118,41 @@ export function registerMetrics(manager: CertManager, options: RegisterMetricsOp
       },
     }),
   );
+}
+
+/** Requests, failures and limiter waits as they happen, from the diagnostics channels; the subscriptions. */
+function trafficMetrics(
+  family: Family,
+): ReadonlyArray<readonly [string | symbol, (message: unknown) => void]> {
   const requests = new Counter(
-    named({
+    named(family, {
       name: 'acme_requests_total',
       help: 'Requests sent to ACME CAs, by CA, endpoint and HTTP status (0: no answer).',
       labelNames: ['ca', 'endpoint', 'status'] as const,
-      registers,
     }),
   );
   const requestDuration = new Histogram(
-    named({
+    named(family, {
       name: 'acme_request_duration_seconds',
       help: 'How long requests to ACME CAs took, answered or not.',
       labelNames: ['ca', 'endpoint'] as const,
       buckets: REQUEST_DURATION_BUCKETS_SECONDS,
-      registers,
     }),
   );
   const failures = new Counter(
-    named({
+    named(family, {
       name: 'obtain_failures_total',
       help: 'Failed attempts to get a certificate from an issuer.',
       labelNames: ['issuer'] as const,
-      registers,
     }),
   );
   const waits = new Histogram(
-    named({
+    named(family, {
       name: 'rate_limiter_wait_seconds',
       help: "How long new orders waited for the internal rate limiter's slot.",
       buckets: WAIT_BUCKETS_SECONDS,
-      registers,
     }),
   );
-
   const onRequest = (message: unknown) => {
     const { ca, endpoint, status, durationMs } = message as AcmeRequestMessage;
     requests.inc({ ca, endpoint, status: String(status) });
@@ -142,16 +160,9 @@ export function registerMetrics(manager: CertManager, options: RegisterMetricsOp
   };
   const onFailure = (message: unknown) => failures.inc({ issuer: (message as ObtainFailureMessage).issuer });
   const onWait = (message: unknown) => waits.observe((message as RateLimiterWaitMessage).waitMs / 1000);
-  const subscriptions = [
+  return [
     [diagnosticsChannels.acmeRequest.name, onRequest],
     [diagnosticsChannels.obtainFailure.name, onFailure],
     [diagnosticsChannels.rateLimiterWait.name, onWait],
-  ] as const;
-  for (const [channel, listener] of subscriptions) diagnosticsChannel.subscribe(channel, listener);
-  return {
-    unregister() {
-      for (const [channel, listener] of subscriptions) diagnosticsChannel.unsubscribe(channel, listener);
-      for (const name of names) options.registry.removeSingleMetric(name);
-    },
-  };
+  ];
 }
