@@ -191,8 +191,9 @@ export class Maintenance {
       renewal?.then(lookAgain, lookAgain);
       return nextPass;
     }
-    // Without a shared schedule, another instance's renewal is only seen by looking: every pass.
-    if (!this.shared.enabled) return nextPass;
+    // Without a shared schedule, another instance's renewal is only seen by looking: every pass. While an
+    // obtain runs, ARI was not asked and its outcome is not known yet: looked at again next pass, not planned.
+    if (!this.shared.enabled || host.isBusy(name)) return nextPass;
     const dueAtMs = Math.min(decision.dueAtMs, ari?.nextCheckMs ?? Number.POSITIVE_INFINITY);
     return Math.max(this.shared.record(name, current.info.serialNumber, dueAtMs, nowMs), nextPass);
   }
