@@ -19,8 +19,11 @@ export interface MaintenanceHost {
   /** Cuts the name's backoff wait short so its next attempt runs now; false when nothing was waiting. */
   hurry(name: string): boolean;
   issuer(key: string): Issuer | undefined;
-  /** What a pass saw of a name: the served certificate and when it is due (ARI included), for monitoring. */
-  looked?(name: string, certificate: CachedCertificate, renewalDueAtMs: number): void;
+  /**
+   * What a pass saw of a name, for monitoring: the served certificate and when it is due (ARI included);
+   * `undefined` while an obtain or renewal runs (ARI was not asked then).
+   */
+  looked?(name: string, certificate: CachedCertificate, renewalDueAtMs: number | undefined): void;
 }
 
 export interface RenewalRequest {

@@ -167,7 +167,9 @@ export class Maintenance {
     const current = await this.adoptNewerStored(name);
     if (!current) return nextPass; // Nothing obtained yet: the obtain in flight (or its give-up) owns it.
     const issuer = host.issuer(current.issuerKey);
-    const ari = host.isBusy(name)
+    // While an obtain or renewal runs, its outcome decides; ARI is asked once it is over.
+    const busy = host.isBusy(name);
+    const ari = busy
       ? undefined
       : await this.renewalInfos.current(name, current, issuer, this.stopping.signal);
     const lifetimeMs = current.info.notAfter - current.info.notBefore;
@@ -178,7 +180,7 @@ export class Maintenance {
       checkIntervalMs: maintenanceIntervalMs(this.options.checkIntervalMs, [lifetimeMs]),
       ...(ari ? { ariSelectedTimeMs: ari.selectedTimeMs } : {}),
     });
-    host.looked?.(name, current, decision.dueAtMs);
+    host.looked?.(name, current, busy ? undefined : decision.dueAtMs);
     const reason =
       decision.reason ??
       (host.isBusy(name)
@@ -191,9 +193,9 @@ export class Maintenance {
       renewal?.then(lookAgain, lookAgain);
       return nextPass;
     }
-    // Without a shared schedule, another instance's renewal is only seen by looking: every pass. While an
-    // obtain runs, ARI was not asked and its outcome is not known yet: looked at again next pass, not planned.
-    if (!this.shared.enabled || host.isBusy(name)) return nextPass;
+    // Without a shared schedule, another instance's renewal is only seen by looking: every pass. A name that
+    // was busy is looked at again next pass, not planned by a decision made without ARI.
+    if (!this.shared.enabled || busy) return nextPass;
     const dueAtMs = Math.min(decision.dueAtMs, ari?.nextCheckMs ?? Number.POSITIVE_INFINITY);
     return Math.max(this.shared.record(name, current.info.serialNumber, dueAtMs, nowMs), nextPass);
   }

@@ -251,7 +251,9 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
       hurry: (name) => this.jobs.get(name)?.hurry() ?? false,
       issuer: (key) => [...this.issuers, this.internalIssuer].find((issuer) => issuer.key === key),
       looked: (name, certificate, renewalDueAtMs) => {
-        this.renewalDueAt.set(name, { serial: certificate.info.serialNumber, atMs: renewalDueAtMs });
+        if (renewalDueAtMs !== undefined) {
+          this.renewalDueAt.set(name, { serial: certificate.info.serialNumber, atMs: renewalDueAtMs });
+        }
         this.expiryWarnings.check(name, certificate);
       },
     };
