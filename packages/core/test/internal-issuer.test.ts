@@ -16,6 +16,7 @@ import type { CertificateRequest, IssuerContext } from '../src/issuers/issuer.js
 import { type Logger, silentLogger } from '../src/log.js';
 import { RateLimiters } from '../src/ratelimit.js';
 import { storageKeys } from '../src/storage/keys.js';
+import { MemoryLocker } from '../src/storage/lock-memory.js';
 import { openStorage, Storage } from '../src/storage/storage.js';
 
 const hourMs = 60 * 60 * 1000;
@@ -185,6 +186,21 @@ describe('internal issuer (local CA)', () => {
       expect(await internal().rootCertificatePem(context)).toBe(storedRoot);
       const issued = await internal().issue(request, context);
       expect(await handshake(issued, { ca: storedRoot, servername: 'localhost' })).toMatchObject({
+        authorized: true,
+      });
+    }
+  });
+
+  it('makes one root for issuers starting together under one lock: their first leaves already verify against it', async () => {
+    const keyv = new Keyv({ namespace: 'autotls' });
+    const locker = new MemoryLocker();
+    const contexts = [1, 2, 3].map(() => ({ ...contextFor(memoryStorage(keyv)), locker }));
+    const request: CertificateRequest = { names: ['localhost'], keyType: 'ecdsa-p256' };
+    const leaves = await Promise.all(contexts.map((context) => internal().issue(request, context)));
+
+    const storedRoot = (await rootCertificatePem(contexts[0]!.storage))!;
+    for (const leaf of leaves) {
+      expect(await handshake(leaf, { ca: storedRoot, servername: 'localhost' })).toMatchObject({
         authorized: true,
       });
     }

@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { generatePrivateKeyPem } from '../certificates.js';
-import { storageKeys } from '../storage/keys.js';
+import { lockNames, storageKeys } from '../storage/keys.js';
 import { CorruptEntryError, type Storage } from '../storage/storage.js';
 import type { CertificateRequest, IssuedCertificate, Issuer, IssuerContext } from './issuer.js';
 
@@ -45,7 +45,7 @@ export interface InternalIssuer extends Issuer {
   rootCertificatePem(context: RootContext): Promise<string>;
 }
 
-type RootContext = Pick<IssuerContext, 'storage' | 'logger' | 'clock'>;
+type RootContext = Pick<IssuerContext, 'storage' | 'logger' | 'clock' | 'locker'>;
 
 interface LoadedRoot {
   certificatePem: string;
@@ -128,22 +128,40 @@ async function loadRoot(
   rootLifetimeMs: number,
   commonName?: string,
 ): Promise<LoadedRoot> {
-  let record = await readRecord(context.storage);
-  if (!record) {
-    await context.storage.set(
-      storageKeys.localCA(),
-      await createRoot(context.clock.now(), rootLifetimeMs, commonName),
-    );
-    // Another process may have created its own root meanwhile: whatever storage holds now is the root.
-    record = await readRecord(context.storage);
-    if (!record) throw new Error('the local CA root was not found in storage right after it was written');
-  }
+  const record =
+    (await readRecord(context.storage)) ?? (await createRootOnce(context, rootLifetimeMs, commonName));
   const cached = parsedRoots.get(context.storage);
   if (cached?.certificatePem === record.certificatePem) return cached;
   const root = await parseRoot(record);
   parsedRoots.set(context.storage, root);
   await publishRoot(root, context);
   return root;
+}
+
+/**
+ * Creates the root unless another instance just did: under the cluster's lock when the manager lends one,
+ * so instances starting together on shared storage make one root, not one each.
+ */
+async function createRootOnce(
+  context: RootContext,
+  rootLifetimeMs: number,
+  commonName?: string,
+): Promise<LocalCARecord> {
+  const lock = await context.locker?.acquire(lockNames.localCA);
+  try {
+    const existing = await readRecord(context.storage);
+    if (existing) return existing;
+    await context.storage.set(
+      storageKeys.localCA(),
+      await createRoot(context.clock.now(), rootLifetimeMs, commonName),
+    );
+    // Without a lock another process may have written its own root meanwhile: whatever storage holds is the root.
+    const record = await readRecord(context.storage);
+    if (!record) throw new Error('the local CA root was not found in storage right after it was written');
+    return record;
+  } finally {
+    await lock?.release();
+  }
 }
 
 async function readRecord(storage: Storage): Promise<LocalCARecord | undefined> {

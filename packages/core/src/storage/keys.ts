@@ -39,4 +39,6 @@ export const lockNames = {
   storageClean: 'storage_clean',
   /** Registering an account (and making its key): one instance at a time, so a cluster shares one. */
   account: (accountKey: string) => `account:${accountKey}`,
+  /** Creating the local CA's root: one instance does, the others then read it (a root is trusted by hand). */
+  localCA: 'local_ca_root',
 };
