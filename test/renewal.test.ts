@@ -212,6 +212,9 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       const { notBefore, notAfter } = manager.getCertificate(name) ?? { notBefore: 0, notAfter: 0 };
       const validity = { notBefore, notAfter };
 
+      // Only the renewal's waits count: a first obtain that had to retry (a slow CA under load) slept too.
+      sleeps.length = 0;
+      sleptAt.length = 0;
       // The CA now gets a 404 for every challenge: each renewal attempt fails with `unauthorized`.
       challengesBroken = true;
       const retryingIn: number[] = [];
@@ -240,8 +243,8 @@ describe('renewal by the maintenance loop, against a real CA', () => {
       expect(sleeps[0]).toBe(DEFAULT_RETRY_INTERVALS_MS[0]);
       expect(sleeps[3]).toBeLessThan(DEFAULT_RETRY_INTERVALS_MS[3] ?? 0);
       expect(retryingIn).toEqual(sleeps.map((ms) => ms / 1000));
-      expect(events.of('cert_obtaining', name)[1]).toMatchObject({ attempt: 1, renewal: true });
-      expect(events.of('cert_failed', name)[0]).toMatchObject({ attempt: 1 });
+      const renewalAttempts = events.of('cert_obtaining', name).filter((obtaining) => obtaining.renewal);
+      expect(renewalAttempts.map((obtaining) => obtaining.attempt)).toEqual([1, 2, 3, 4, 5]);
       expect(serialOf((await handshake(httpsPort, name, ca.rootPem)).cert)).toBe(serial);
     } finally {
       openGate();
