@@ -4,8 +4,12 @@
  * name, no failed attempt; each lock and its fencing counter on one slot.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, type ClusterOnPebble, clusterOnPebble } from './support/cluster.js';
-import { waitFor } from './support/processes.js';
+import {
+  type Cluster,
+  type ClusterOnPebble,
+  clusterOnPebble,
+  manageUntilServedEverywhere,
+} from './support/cluster.js';
 import { redisCommand } from './support/redis.js';
 import { type RedisCluster, startRedisCluster } from './support/redis-cluster.js';
 
@@ -30,18 +34,7 @@ afterAll(async () => {
 
 describe('a cluster of three on a 3-master Redis Cluster', () => {
   it('orders each of 20 names once, with no failed attempt, and serves all 20 everywhere', async () => {
-    const startedAt = Date.now();
-    await cluster.manageEverywhere(NAMES);
-    await waitFor(async () => (await cluster.servedCount(NAMES, rootPem)) === 60, {
-      timeoutMs: 40_000,
-      intervalMs: 250,
-      description: '60/60 names served',
-    }).catch((error) => {
-      if (process.env.AUTOTLS_TEST_DEBUG) console.log(cluster.instances[0]?.process.output().slice(-6000));
-      throw error;
-    });
-    const readyAfterMs = Date.now() - startedAt;
-    const states = await Promise.all(cluster.instances.map((instance) => instance.state()));
+    const { readyAfterMs, states } = await manageUntilServedEverywhere(cluster, NAMES, rootPem);
     console.log(
       '20 names on a Redis Cluster',
       JSON.stringify({

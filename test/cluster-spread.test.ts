@@ -4,8 +4,12 @@
  * every instance serving every name.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, type ClusterOnPebble, clusterOnPebble } from './support/cluster.js';
-import { waitFor } from './support/processes.js';
+import {
+  type Cluster,
+  type ClusterOnPebble,
+  clusterOnPebble,
+  manageUntilServedEverywhere,
+} from './support/cluster.js';
 import { type Redis, startRedis } from './support/redis.js';
 
 const NAMES = Array.from({ length: 20 }, (_, index) => `spread${index}.cluster.test`);
@@ -29,15 +33,7 @@ afterAll(async () => {
 
 describe('a cluster of three on one Redis', () => {
   it('registers one account, orders each of 20 names once, spreads the orders and serves all 20 everywhere', async () => {
-    const startedAt = Date.now();
-    await cluster.manageEverywhere(NAMES);
-    await waitFor(async () => (await cluster.servedCount(NAMES, rootPem)) === 60, {
-      timeoutMs: 40_000,
-      intervalMs: 250,
-      description: '60/60 names served',
-    });
-    const readyAfterMs = Date.now() - startedAt;
-    const states = await Promise.all(cluster.instances.map((instance) => instance.state()));
+    const { readyAfterMs, states } = await manageUntilServedEverywhere(cluster, NAMES, rootPem);
     const ordersPerInstance = states.map((state) => state.obtained.length);
     console.log(
       '20 names on 3 instances',

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { type Balancer, startBalancer } from './balancer.js';
 import { type StartedCAs, startCAs } from './index.js';
 import { freePort, freePorts } from './ports.js';
-import { type ManagedProcess, startProcess } from './processes.js';
+import { type ManagedProcess, startProcess, waitFor } from './processes.js';
 import { handshake } from './servers.js';
 
 const script = fileURLToPath(new URL('./cluster-instance.mjs', import.meta.url));
@@ -171,4 +171,28 @@ export async function clusterOnPebble(
     await cas.stopAll();
     throw error;
   }
+}
+
+/**
+ * Every instance manages `names` at once; resolves when every instance serves every name (verified against
+ * `rootPem`), with how long that took and each instance's state.
+ */
+export async function manageUntilServedEverywhere(
+  cluster: Cluster,
+  names: readonly string[],
+  rootPem: string,
+): Promise<{ readyAfterMs: number; states: InstanceState[] }> {
+  const startedAt = Date.now();
+  await cluster.manageEverywhere([...names]);
+  const everywhere = names.length * cluster.instances.length;
+  await waitFor(async () => (await cluster.servedCount(names, rootPem)) === everywhere, {
+    timeoutMs: 40_000,
+    intervalMs: 250,
+    description: `${everywhere}/${everywhere} names served`,
+  }).catch((error) => {
+    if (process.env.AUTOTLS_TEST_DEBUG) console.log(cluster.instances[0]?.process.output().slice(-6000));
+    throw error;
+  });
+  const readyAfterMs = Date.now() - startedAt;
+  return { readyAfterMs, states: await Promise.all(cluster.instances.map((instance) => instance.state())) };
 }
