@@ -5,27 +5,15 @@
  */
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { acme, CertManager } from '@autotls/core';
+import type { CertManager } from '@autotls/core';
 import { describe, expect, it } from 'vitest';
-import { captureLogger } from './support/logs.js';
 import { waitFor } from './support/processes.js';
 import { handshake, serve, tempDir } from './support/servers.js';
 import { usePebble } from './support/use-pebble.js';
 
 const pebble = usePebble();
 
-const { newOrders } = pebble;
-
-function managerOn(storage: string, logger = captureLogger()) {
-  const { ca } = pebble.cas.pebbles;
-  const manager = new CertManager({
-    issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem })],
-    storage,
-    retry: { intervalsMs: [300] },
-    logger,
-  });
-  return { manager, logger };
-}
+const { newOrders, managerOn } = pebble;
 
 function failuresOf(manager: CertManager, count: number): Promise<void> {
   return new Promise((resolve) => {

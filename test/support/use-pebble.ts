@@ -1,6 +1,8 @@
 /** @module test/support/use-pebble — one Pebble (with its challtestsrv) for a test file, started before its tests. */
+import { acme, CertManager } from '@autotls/core';
 import { afterAll, beforeAll } from 'vitest';
 import { type StartedCAs, startCAs } from './index.js';
+import { type CapturedLogger, captureLogger } from './logs.js';
 import { freePort } from './ports.js';
 
 export interface PebbleForFile {
@@ -9,6 +11,8 @@ export interface PebbleForFile {
   readonly httpPort: number;
   /** newOrder requests Pebble has seen so far. */
   newOrders(): number;
+  /** A manager on `storage` whose only CA is this Pebble, retrying after 300 ms, with every log line kept. */
+  managerOn(storage: string, logger?: CapturedLogger): { manager: CertManager; logger: CapturedLogger };
 }
 
 /** Starts Pebble in `beforeAll` and stops it in `afterAll`; read its fields inside tests. */
@@ -37,5 +41,15 @@ export function usePebble(): PebbleForFile {
       started()
         .pebbles.ca.requestLog()
         .filter((line) => line.route.includes('order-plz')).length,
+    managerOn(storage, logger = captureLogger()) {
+      const { ca } = started().pebbles;
+      const manager = new CertManager({
+        issuers: [acme({ directoryUrl: ca.directoryUrl, ca: ca.caPem })],
+        storage,
+        retry: { intervalsMs: [300] },
+        logger,
+      });
+      return { manager, logger };
+    },
   };
 }
