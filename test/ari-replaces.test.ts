@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { acme } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ariCertificateId } from '../packages/core/src/ari.js';
+import { ariCertificateId } from '../packages/core/src/ari-client.js';
 import { storageKeys } from '../packages/core/src/storage/keys.js';
 import type { StoredCertificate } from '../packages/core/src/stored-certificates.js';
 import { type AriStandIn, letsEncryptLikeAnswer, startAriStandIn } from './support/ari-stand-in.js';

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { acme } from '@autotls/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredRenewalInfo } from '../packages/core/src/ari.js';
-import { ariCertificateId } from '../packages/core/src/ari.js';
+import { ariCertificateId } from '../packages/core/src/ari-client.js';
 import { storageKeys } from '../packages/core/src/storage/keys.js';
 import {
   type AriStandIn,

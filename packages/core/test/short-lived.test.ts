@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ariRetryDelayMs, parseRenewalInfo, RenewalInfoError } from '../src/ari.js';
+import { ariRetryDelayMs } from '../src/ari.js';
+import { parseRenewalInfo, RenewalInfoError } from '../src/ari-client.js';
 import { DEFAULT_RETRY_INTERVALS_MS, renewalRetryDelayMs } from '../src/backoff.js';
 import {
   DEFAULT_RENEWAL_CHECK_INTERVAL_MS,

@@ -1,20 +1,22 @@
 /**
- * @module HTTP to an ACME CA: per-CA trust, a timeout on every request, pooled nonces, typed problems.
- * acme-client signs the JWS; everything on the wire is ours (its axios path retries 429s with a spent
- * nonce, has no timeout, and its settings are process-global).
+ * @module A session with one ACME CA: per-CA trust and sockets, the directory, pooled nonces, signed POSTs
+ * retried on bad nonces and short pauses. acme-client signs the JWS; everything on the wire is ours
+ * (acme-http.ts; acme-client's axios path retries 429s with a spent nonce, has no timeout, and its settings
+ * are process-global).
  */
 import https from 'node:https';
 import acme from 'acme-client';
 import type { Clock } from '../clock.js';
 import { sleep } from '../clock.js';
 import { endpointOf, publishAcmeRequest } from '../diagnostics.js';
+import { AcmeProblemError, connectionProblem } from '../problems.js';
 import {
-  type AcmeProblem,
-  AcmeProblemError,
-  connectionProblem,
-  parseRetryAfterMs,
-  problemLinks,
-} from '../problems.js';
+  type AcmeAnswer,
+  describeAnswer,
+  problemFromAnswer,
+  RequestTimeoutError,
+  sendToCa,
+} from './acme-http.js';
 import { CaPause } from './ca-pause.js';
 
 export interface AcmeResponse {
@@ -83,18 +85,6 @@ const MAX_POOLED_NONCES = 32;
 const DIRECTORY_MAX_AGE_MS = 24 * 60 * 60_000;
 /** How often one request is sent again after a short Retry-After, before the CA's answer stands. */
 const MAX_RETRY_AFTER_WAITS = 3;
-/** Shown in a problem made from a non-problem answer (an HTML error page): enough to recognise it. */
-const BODY_EXCERPT_CHARS = 120;
-
-/** A request that got no complete answer within the request timeout. Never sent again inside the attempt. */
-class RequestTimeoutError extends Error {
-  readonly code = 'ETIMEDOUT';
-  constructor(timeoutMs: number) {
-    super(`no answer within ${timeoutMs} ms`);
-    this.name = 'RequestTimeoutError';
-  }
-}
-
 export class AcmeTransport {
   readonly client: acme.Client;
   readonly directoryUrl: string;
@@ -220,38 +210,18 @@ export class AcmeTransport {
     this.agent.destroy();
   }
 
-  /** A problem from an error answer; one that is not a problem document (an HTML page) keeps its status and a glimpse. */
+  /** A problem from an error answer, naming the request. */
   private problemFrom(
     url: string,
-    response: { status: number; headers: Record<string, string>; data: unknown },
+    answer: Pick<AcmeAnswer, 'status' | 'headers' | 'data'>,
     method: string,
   ): AcmeProblemError {
-    const document = (response.data && typeof response.data === 'object' ? response.data : {}) as Record<
-      string,
-      unknown
-    >;
-    const problem: AcmeProblem = {
-      type: typeof document.type === 'string' ? document.type : 'about:blank',
-      detail: typeof document.detail === 'string' ? document.detail : this.describeAnswer(response),
-      status: response.status,
-      ...(Array.isArray(document.subproblems) ? { subproblems: document.subproblems } : {}),
-      ...(typeof document.instance === 'string' ? { instance: document.instance } : {}),
-    };
-    const links = problemLinks(response.headers.link, problem);
-    return new AcmeProblemError(problem, {
+    return problemFromAnswer(answer, {
       ca: this.directoryUrl,
       url,
       request: `${method.toUpperCase()} ${this.resourceName(url)}`,
-      retryAfterMs: parseRetryAfterMs(response.headers['retry-after'], this.options.clock.now()),
-      ...(links.length > 0 ? { links } : {}),
+      nowMs: this.options.clock.now(),
     });
-  }
-
-  private describeAnswer(response: { status: number; headers: Record<string, string>; data: unknown }) {
-    const type = response.headers['content-type'] ?? 'no content type';
-    const text = typeof response.data === 'string' ? response.data : JSON.stringify(response.data ?? '');
-    const excerpt = text.replace(/\s+/g, ' ').trim().slice(0, BODY_EXCERPT_CHARS);
-    return `HTTP ${response.status} from the CA (${type})${excerpt ? `: ${excerpt}` : ''}`;
   }
 
   /** `newOrder`, `directory`…: the directory's name for a URL, else its path. */
@@ -273,7 +243,7 @@ export class AcmeTransport {
       throw new AcmeProblemError(
         {
           type: 'urn:ietf:params:acme:error:malformed',
-          detail: `not an ACME directory: ${this.describeAnswer(response)}`,
+          detail: `not an ACME directory: ${describeAnswer(response)}`,
           status: response.status,
         },
         { ca: this.directoryUrl, url: this.directoryUrl, request: 'GET directory' },
@@ -299,17 +269,13 @@ export class AcmeTransport {
     return nonce;
   }
 
-  private async request(
-    url: string,
-    method: string,
-    data?: unknown,
-  ): Promise<AcmeResponse & { data: unknown }> {
+  private async request(url: string, method: string, data?: unknown): Promise<AcmeAnswer> {
     const bodiless = data === undefined;
     const requestName = () => `${method.toUpperCase()} ${this.resourceName(url)}`;
     let retryAfterWaits = 0;
     for (let attempt = 1; ; attempt++) {
       await this.pause.wait();
-      let response: AcmeResponse & { data: unknown };
+      let response: AcmeAnswer;
       const startedMs = performance.now();
       try {
         response = await this.send(url, method, data);
@@ -348,54 +314,10 @@ export class AcmeTransport {
     });
   }
 
-  private send(url: string, method: string, data?: unknown): Promise<AcmeResponse & { data: unknown }> {
-    const payload = data === undefined ? undefined : JSON.stringify(data);
-    return new Promise((resolve, reject) => {
-      const request = https.request(
-        url,
-        {
-          method: method.toUpperCase(),
-          agent: this.agent,
-          headers: {
-            'content-type': 'application/jose+json',
-            'user-agent': 'autotls (acme-client)',
-            ...(payload ? { 'content-length': Buffer.byteLength(payload) } : {}),
-          },
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', reject);
-          response.on('end', () => {
-            const headers: Record<string, string> = {};
-            for (const [name, value] of Object.entries(response.headers)) {
-              if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-            }
-            const nonce = headers['replay-nonce'];
-            if (nonce && this.nonces.length < MAX_POOLED_NONCES) this.nonces.push(nonce);
-            const text = Buffer.concat(chunks).toString('utf8');
-            const isJson = /json/.test(headers['content-type'] ?? '');
-            let body: unknown = text;
-            if (isJson && text) {
-              try {
-                body = JSON.parse(text);
-              } catch {
-                body = text;
-              }
-            }
-            const status = response.statusCode ?? 0;
-            resolve({ status, headers, body, data: body });
-          });
-        },
-      );
-      // The whole exchange, not just idle time: a CA trickling bytes must not hold an attempt for ever.
-      const deadline = setTimeout(
-        () => request.destroy(new RequestTimeoutError(this.options.requestTimeoutMs)),
-        this.options.requestTimeoutMs,
-      );
-      request.on('close', () => clearTimeout(deadline));
-      request.on('error', reject);
-      request.end(payload);
-    });
+  private async send(url: string, method: string, data?: unknown): Promise<AcmeAnswer> {
+    const answer = await sendToCa(this.agent, this.options.requestTimeoutMs, url, method, data);
+    const nonce = answer.headers['replay-nonce'];
+    if (nonce && this.nonces.length < MAX_POOLED_NONCES) this.nonces.push(nonce);
+    return answer;
   }
 }

@@ -1,6 +1,6 @@
 /** @module The ACME issuer: one attempt of up to a few orders on any RFC 8555 CA, choosing profile and `replaces`. */
 import { isIP } from 'node:net';
-import { type RenewalInfo, RenewalInfoClient } from '../ari.js';
+import { type RenewalInfo, RenewalInfoClient } from '../ari-client.js';
 import { sleep } from '../clock.js';
 import { isNoRetry, NoRetryError } from '../errors.js';
 import type { Logger } from '../log.js';
