@@ -8,6 +8,7 @@ import KeyvRedis from '@keyv/redis';
 import express from 'express';
 import { Keyv } from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusRow } from '../packages/core/src/cli/status.js';
 import { type StartedCAs, startCAs } from './support/index.js';
 import { nextEvent, pause, waitUntil } from './support/lifecycle.js';
 import { freePort } from './support/ports.js';
@@ -35,18 +36,8 @@ function autotls(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult
   });
 }
 
-interface Row {
-  name: string;
-  issuer?: string;
-  notBefore?: string;
-  notAfter?: string;
-  serial?: string;
-  renewalAt?: string;
-  failedAttempts?: number;
-  lastError?: { type: string; detail: string; ca?: string };
-  lastFailureAt?: string;
-  nextAttemptAt?: string;
-}
+/** What `status --json` prints, one per name (the CLI's own type). */
+type Row = StatusRow;
 
 async function statusJson(storage: string): Promise<Row[]> {
   const result = await autotls(['status', '--storage', storage, '--json']);

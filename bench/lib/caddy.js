@@ -35,6 +35,21 @@ export function caddyObtainTimes(output) {
  * Starts Caddy for `pebble`, serving `firstName`; `addSite(name)` reloads the config with one more site and
  * resolves when Caddy logs that certificate as obtained.
  */
+/** `caddy run` on a Caddyfile in `dir`, ready once its admin endpoint answers. */
+function runCaddy(dir, configPath, adminPort, timeoutMs) {
+  return startProcess({
+    name: 'caddy',
+    command: 'caddy',
+    args: ['run', '--config', configPath, '--adapter', 'caddyfile'],
+    cwd: dir,
+    inheritEnv: false,
+    // Caddy keeps its autosaved config and data under these; none of it may touch the real home.
+    env: { HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_DATA_HOME: path.join(dir, 'data') },
+    ready: { port: adminPort },
+    timeoutMs,
+  });
+}
+
 export async function startCaddy({ pebble, firstName, timeoutMs = 30_000 }) {
   const dir = makeTempDir('autotls-bench-caddy-');
   const caPath = path.join(dir, 'pebble-https-ca.pem');
@@ -61,17 +76,7 @@ ${names.map((name) => `\n${name} {\n\trespond "ok"\n}\n`).join('')}`;
   const configPath = path.join(dir, 'Caddyfile');
   await writeFile(configPath, caddyfile([firstName]));
   const obtained = (name) => `"msg":"certificate obtained successfully","identifier":"${name}"`;
-  const child = await startProcess({
-    name: 'caddy',
-    command: 'caddy',
-    args: ['run', '--config', configPath, '--adapter', 'caddyfile'],
-    cwd: dir,
-    inheritEnv: false,
-    // Caddy keeps its autosaved config and data under these; none of it may touch the real home.
-    env: { HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_DATA_HOME: path.join(dir, 'data') },
-    ready: { port: adminPort },
-    timeoutMs,
-  });
+  const child = await runCaddy(dir, configPath, adminPort, timeoutMs);
   const names = [firstName];
   try {
     await child.waitForOutput(obtained(firstName), timeoutMs);
@@ -144,15 +149,6 @@ https:// {
 }
 `,
   );
-  const child = await startProcess({
-    name: 'caddy',
-    command: 'caddy',
-    args: ['run', '--config', configPath, '--adapter', 'caddyfile'],
-    cwd: dir,
-    inheritEnv: false,
-    env: { HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_DATA_HOME: path.join(dir, 'data') },
-    ready: { port: adminPort },
-    timeoutMs,
-  });
+  const child = await runCaddy(dir, configPath, adminPort, timeoutMs);
   return { pid: child.pid, output: () => child.output(), stop: () => child.stop() };
 }
