@@ -2,12 +2,19 @@
 // With no configuration it serves https://localhost and https://127.0.0.1 from the internal CA (like Caddy),
 // storing its data in $AUTOTLS_DATA or your user data directory. For a public site set DOMAINS and EMAIL
 // and use ports 80/443.
-import { createManager, defaultDataDirectory } from '@autotls/core';
+import {
+  createManager,
+  defaultDataDirectory,
+  isInternalName,
+  ListenError,
+  localRootPath,
+} from '@autotls/core';
 import { autoTls, httpsOptions } from '@autotls/fastify';
 import Fastify from 'fastify';
 import { exitOnListenError, printServing } from '../first-run.js';
 
 const domains = (process.env.DOMAINS ?? 'localhost,127.0.0.1').split(',');
+const localRoot = domains.some(isInternalName) ? localRootPath(defaultDataDirectory()) : undefined;
 const httpsPort = Number(process.env.HTTPS_PORT ?? 8443);
 const httpPort = Number(process.env.HTTP_PORT ?? 8080);
 
@@ -23,8 +30,8 @@ app.get('/', async (request) => {
 // Runs after the plugin's own onListen hook has started the plain-HTTP listener and managed the domains.
 app.addHook('onListen', async () => {
   await app.autoTls.ready(domains);
-  printServing({ domains, httpsPort, httpPort, dataDirectory: defaultDataDirectory() });
+  printServing({ domains, httpsPort, httpPort, localRoot });
 });
-await app.listen({ port: httpsPort, host: process.env.HOST ?? '::' }).catch(exitOnListenError);
+await app.listen({ port: httpsPort, host: process.env.HOST ?? '::' }).catch(exitOnListenError(ListenError));
 
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => app.close());

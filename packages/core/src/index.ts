@@ -41,7 +41,7 @@ export {
   type ExternalAccountBinding,
 } from './issuers/acme.js';
 export { letsEncrypt, zeroSSL } from './issuers/acme-cas.js';
-export { internal } from './issuers/internal.js';
+export { internal, localRootPath } from './issuers/internal.js';
 export type {
   CertificateRequest,
   ChallengeSolver,

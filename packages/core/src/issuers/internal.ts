@@ -117,6 +117,11 @@ export function internal(options: InternalIssuerOptions = {}): InternalIssuer {
   };
 }
 
+/** Where the file store keeps a copy of the local CA's root to trust (Caddy's layout). */
+export function localRootPath(dataDirectory: string): string {
+  return path.join(dataDirectory, 'pki', 'authorities', 'local', 'root.crt');
+}
+
 /** The stored root's PEM, or undefined when none was created yet. Throws `CorruptLocalCAError` if unusable. */
 export async function rootCertificatePem(storage: Storage): Promise<string | undefined> {
   const record = await readRecord(storage);
@@ -266,7 +271,7 @@ async function publishRoot(root: LoadedRoot, context: RootContext): Promise<void
     );
     return;
   }
-  const rootPath = path.join(directory, 'pki', 'authorities', 'local', 'root.crt');
+  const rootPath = localRootPath(directory);
   const temporaryPath = `${rootPath}.${process.pid}.tmp`;
   await mkdir(path.dirname(rootPath), { recursive: true });
   await writeFile(temporaryPath, root.certificatePem);
