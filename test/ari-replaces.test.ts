@@ -4,31 +4,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ariCertificateId } from '../packages/core/src/ari-client.js';
 import { storageKeys } from '../packages/core/src/storage/keys.js';
 import type { StoredCertificate } from '../packages/core/src/stored-certificates.js';
-import { type AriStandIn, letsEncryptLikeAnswer, startAriStandIn } from './support/ari-stand-in.js';
+import { type AriStandIn, letsEncryptLikeAnswer, startCaBehindAriStandIn } from './support/ari-stand-in.js';
 import { testClock } from './support/clock.js';
-import {
-  ageUntilRenewed,
-  renewingManager,
-  type ShortLivedCA,
-  startShortLivedCA,
-  waitUntil,
-} from './support/lifecycle.js';
+import { ageUntilRenewed, renewingManager, type ShortLivedCA, waitUntil } from './support/lifecycle.js';
 import { serve } from './support/servers.js';
 
 const MINUTE = 60_000;
 
 let ca: ShortLivedCA;
 let standIn: AriStandIn;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  ca = await startShortLivedCA();
-  standIn = await startAriStandIn(ca.pebble);
+  ({ ca, standIn, stop } = await startCaBehindAriStandIn());
 });
 
-afterAll(async () => {
-  await standIn?.stop();
-  await ca?.stop();
-});
+afterAll(() => stop?.());
 
 const covers = (pem: string, name: string) =>
   new X509Certificate(pem).subjectAltName?.split(', ').includes(`DNS:${name}`) ?? false;

@@ -8,7 +8,7 @@ import {
   type AriStandIn,
   letsEncryptLikeAnswer,
   revokeWithCertificateKey,
-  startAriStandIn,
+  startCaBehindAriStandIn,
 } from './support/ari-stand-in.js';
 import { type TestClock, testClock } from './support/clock.js';
 import { recordEvents } from './support/events.js';
@@ -20,7 +20,6 @@ import {
   pause,
   renewingManager,
   type ShortLivedCA,
-  startShortLivedCA,
   waitUntil,
 } from './support/lifecycle.js';
 import { captureLogger } from './support/logs.js';
@@ -30,16 +29,13 @@ const MINUTE = 60_000;
 
 let ca: ShortLivedCA;
 let standIn: AriStandIn;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  ca = await startShortLivedCA();
-  standIn = await startAriStandIn(ca.pebble);
+  ({ ca, standIn, stop } = await startCaBehindAriStandIn());
 });
 
-afterAll(async () => {
-  await standIn?.stop();
-  await ca?.stop();
-});
+afterAll(() => stop?.());
 
 /** Pebble's issuer, reached through the ARI stand-in. */
 const issuer = () => acme({ directoryUrl: standIn.directoryUrl, ca: standIn.caPem });

@@ -4,8 +4,8 @@ import { acme } from '@autotls/core';
 import { registerMetrics } from '@autotls/core/prometheus';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AriStandIn, startAriStandIn } from './support/ari-stand-in.js';
-import { renewingManager, type ShortLivedCA, startShortLivedCA, waitUntil } from './support/lifecycle.js';
+import { type AriStandIn, startCaBehindAriStandIn } from './support/ari-stand-in.js';
+import { renewingManager, type ShortLivedCA, waitUntil } from './support/lifecycle.js';
 import { serve, tempDir } from './support/servers.js';
 
 const MINUTE = 60_000;
@@ -13,16 +13,13 @@ const cli = fileURLToPath(new URL('../packages/core/dist/cli/main.js', import.me
 
 let ca: ShortLivedCA;
 let standIn: AriStandIn;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  ca = await startShortLivedCA();
-  standIn = await startAriStandIn(ca.pebble);
+  ({ ca, standIn, stop } = await startCaBehindAriStandIn());
 });
 
-afterAll(async () => {
-  await standIn?.stop();
-  await ca?.stop();
-});
+afterAll(() => stop?.());
 
 function statusJson(storage: string) {
   return new Promise<Array<Record<string, unknown>>>((resolve, reject) => {

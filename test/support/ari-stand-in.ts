@@ -6,6 +6,7 @@
 import { createPublicKey, sign, X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { httpRequest } from './http.js';
+import { type ShortLivedCA, startShortLivedCA } from './lifecycle.js';
 import type { Pebble } from './pebble.js';
 import { forwardableHeaders, readBody } from './reverse-proxy.js';
 import { sendWhole, standInFront } from './stand-in.js';
@@ -212,4 +213,25 @@ export async function revokeWithCertificateKey(options: {
     body: JSON.stringify({ protected: protectedHeader, payload, signature }),
   });
   if (response.status !== 200) throw new Error(`revokeCert answered ${response.status}: ${response.body}`);
+}
+
+/** A short-lived-certificate Pebble behind an ARI stand-in, for a test file's beforeAll; `stop` ends both. */
+export async function startCaBehindAriStandIn(): Promise<{
+  ca: ShortLivedCA;
+  standIn: AriStandIn;
+  stop(): Promise<void>;
+}> {
+  const ca = await startShortLivedCA();
+  const standIn = await startAriStandIn(ca.pebble).catch(async (error: unknown) => {
+    await ca.stop();
+    throw error;
+  });
+  return {
+    ca,
+    standIn,
+    async stop() {
+      await standIn.stop();
+      await ca.stop();
+    },
+  };
 }
